@@ -1,0 +1,64 @@
+"""Render a row (free text + structured fields) into the model's input text.
+
+Fields are rendered compactly and with meaning, e.g. `SpO2 88% (low)` rather than a column dump, so that a
+text model sees what a clinician or analyst would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from toolkit.config import FieldSpec
+
+SEPARATOR = " | "
+
+
+def _format_number(value: float, field: FieldSpec) -> str:
+    if field.type == "int" or float(value).is_integer():
+        return f"{int(round(value)):,}" if abs(value) >= 10000 else f"{int(round(value))}"
+    return f"{value:.1f}"
+
+
+def band_tag(value: float, field: FieldSpec) -> str | None:
+    """The first band a numeric value falls into, if any."""
+    for band in field.bands:
+        if band.below is not None and value < band.below:
+            return band.tag
+        if band.above is not None and value > band.above:
+            return band.tag
+    return None
+
+
+def render_field(value: object, field: FieldSpec) -> str | None:
+    """`label value unit (tag)` for one field, or None when the value is missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    name = field.label or field.name.replace("_", " ")
+    if field.type == "category":
+        return f"{name} {value}"
+    number = float(value)
+    tag = band_tag(number, field)
+    rendered = f"{name} {_format_number(number, field)}{field.unit}"
+    return f"{rendered} ({tag})" if tag else rendered
+
+
+def render_row(text: str, values: dict[str, object], fields: Sequence[FieldSpec]) -> str:
+    """The input text for one row.
+
+    >>> from toolkit.config import FieldSpec, Band
+    >>> spo2 = FieldSpec(name="spo2", type="int", label="SpO2", unit="%", bands=[Band(tag="low", below=92)])
+    >>> render_row("short of breath", {"spo2": 88}, [spo2])
+    'short of breath | SpO2 88% (low)'
+    """
+    parts = [str(text).strip()]
+    parts += [r for f in fields if (r := render_field(values.get(f.name), f)) is not None]
+    return SEPARATOR.join(parts)
+
+
+def render_frame(frame: pd.DataFrame, fields: Sequence[FieldSpec]) -> list[str]:
+    """Render every row of a canonical frame (columns `text` + field names)."""
+    names = [f.name for f in fields]
+    return [render_row(row["text"], {n: row[n] for n in names}, fields) for _, row in frame.iterrows()]

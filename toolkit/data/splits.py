@@ -1,0 +1,62 @@
+"""Stratified train / validation / test splits, optionally keeping groups (e.g. one patient) in one split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from toolkit.config import SplitSpec
+from toolkit.errors import DataError
+
+SPLITS = ("train", "validation", "test")
+
+
+def _check_class_sizes(labels: pd.Series, spec: SplitSpec) -> None:
+    # Each split must see every class at least once for stratification (and per-class metrics) to mean anything.
+    smallest_share = min(spec.validation, spec.test)
+    needed = max(3, int(np.ceil(1.0 / smallest_share)))
+    counts = labels.value_counts()
+    small = counts[counts < needed]
+    if not small.empty:
+        listed = ", ".join(f"{label!r} has {n}" for label, n in small.items())
+        raise DataError(
+            f"classes too small to split: {listed}; each class needs at least {needed} rows "
+            f"for a {spec.validation:.0%} validation / {spec.test:.0%} test split",
+            hint="add rows for these classes, merge them into a neighbour, or drop them explicitly",
+        )
+
+
+def split_frame(frame: pd.DataFrame, spec: SplitSpec, group_column: str | None = None) -> dict[str, pd.DataFrame]:
+    """Split a canonical frame into train / validation / test, stratified on `label`.
+
+    With `group_column`, all rows of a group land in one split (stratification then holds only approximately).
+
+    >>> parts = split_frame(frame, SplitSpec(seed=13))  # doctest: +SKIP
+    >>> sorted(parts)  # doctest: +SKIP
+    ['test', 'train', 'validation']
+    """
+    _check_class_sizes(frame["label"], spec)
+    if group_column is None:
+        rest, test = train_test_split(frame, test_size=spec.test, stratify=frame["label"], random_state=spec.seed)
+        validation_share = spec.validation / (1.0 - spec.test)
+        train, validation = train_test_split(
+            rest, test_size=validation_share, stratify=rest["label"], random_state=spec.seed
+        )
+    else:
+        rest, test = _group_holdout(frame, spec.test, group_column, spec.seed)
+        train, validation = _group_holdout(rest, spec.validation / (1.0 - spec.test), group_column, spec.seed)
+    return {name: part.reset_index(drop=True) for name, part in zip(SPLITS, (train, validation, test), strict=True)}
+
+
+def _group_holdout(frame: pd.DataFrame, share: float, group_column: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n_folds = max(2, int(round(1.0 / share)))
+    groups = frame[group_column]
+    if groups.nunique() < n_folds:
+        raise DataError(
+            f"column {group_column!r}: {groups.nunique()} groups cannot make a {share:.0%} hold-out "
+            f"(at least {n_folds} groups needed)"
+        )
+    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    keep_index, holdout_index = next(folds.split(frame, frame["label"], groups))
+    return frame.iloc[keep_index], frame.iloc[holdout_index]

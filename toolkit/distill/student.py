@@ -1,0 +1,58 @@
+"""Build the student: any sequence classifier, wrapped with LoRA (PEFT) when the recipe asks for it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+from toolkit.config import LoraSpec, StudentSpec
+from toolkit.errors import ConfigError
+from toolkit.transformer_models import load_classifier
+
+# Attention projections by common names, for architectures PEFT's table does not list.
+FALLBACK_TARGETS = ("query", "value", "q_proj", "v_proj", "q_lin", "v_lin", "c_attn")
+
+
+def lora_target_modules(model: torch.nn.Module) -> list[str]:
+    """LoRA target modules for this architecture: PEFT's table first, else attention projections found by name."""
+    model_type = getattr(model.config, "model_type", "")
+    if model_type in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING:
+        return list(TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING[model_type])
+    linear_names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    found = [name for name in FALLBACK_TARGETS if name in linear_names]
+    if not found:
+        raise ConfigError(
+            f"student.lora.target_modules: cannot find attention projections in a {model_type!r} model",
+            hint=f"set them explicitly; linear layers found: {sorted(linear_names)[:12]}",
+        )
+    return found
+
+
+def add_lora(model: torch.nn.Module, spec: LoraSpec) -> PeftModel:
+    """Wrap `model` with LoRA adapters; the classification head stays fully trainable."""
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules or lora_target_modules(model),
+    )
+    return get_peft_model(model, config)
+
+
+def build_student(spec: StudentSpec, label_names: Sequence[str]) -> torch.nn.Module:
+    """The student model, LoRA-wrapped unless `spec.lora` is None (full fine-tuning).
+
+    >>> student = build_student(StudentSpec(model="minilm"), ["low", "medium", "high"])  # doctest: +SKIP
+    """
+    model = load_classifier(spec.model, label_names)
+    return model if spec.lora is None else add_lora(model, spec.lora)
+
+
+def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())

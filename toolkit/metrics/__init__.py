@@ -1,0 +1,1 @@
+"""Metrics: per-class classification figures, targets, and the run report."""

