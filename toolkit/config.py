@@ -101,7 +101,7 @@ class DistillSpec(StrictModel):
     temperature: float = Field(default=2.0, gt=0.0, le=20.0)
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)  # weight of the gold-label CE; (1 - alpha) goes to KL
     epochs: float = Field(default=6.0, gt=0.0)
-    learning_rate: float = Field(default=5e-4, gt=0.0, lt=1.0)
+    learning_rate: float = Field(default=2e-3, gt=0.0, lt=1.0)
     batch_size: int = Field(default=16, ge=1)
     weight_decay: float = Field(default=0.01, ge=0.0)
 
@@ -117,7 +117,7 @@ class FastSpec(StrictModel):
 
     max_train_rows: int = Field(default=400, ge=10)
     max_length: int = Field(default=96, ge=8)
-    teacher_epochs: float = Field(default=2.0, gt=0.0)
+    teacher_epochs: float = Field(default=3.0, gt=0.0)
     student_epochs: float = Field(default=3.0, gt=0.0)
 
 

@@ -31,14 +31,25 @@ def lora_target_modules(model: torch.nn.Module) -> list[str]:
     return found
 
 
+def head_modules(model: torch.nn.Module) -> list[str]:
+    """Modules between the encoder and the logits that LoRA must train in full.
+
+    BERT-style classifiers read a pooler over the [CLS] token; a sentence encoder (e.g. all-MiniLM-L6-v2) never
+    trained that pooler for classification, so freezing it leaves the student stuck near the majority class.
+    """
+    names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if any(True for _ in m.parameters())}
+    return [name for name in ("pooler", "pre_classifier") if name in names]
+
+
 def add_lora(model: torch.nn.Module, spec: LoraSpec) -> PeftModel:
-    """Wrap `model` with LoRA adapters; the classification head stays fully trainable."""
+    """Wrap `model` with LoRA adapters; the classification head (and pooler) stay fully trainable."""
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=spec.r,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         target_modules=spec.target_modules or lora_target_modules(model),
+        modules_to_save=head_modules(model) or None,
     )
     return get_peft_model(model, config)
 
