@@ -57,10 +57,14 @@ def _parse_overrides(values: list[str]) -> dict[str, Any]:
 @friendly_errors
 def run(
     domain: str = typer.Option(..., "--domain", "-d", help="Pack name, e.g. finance_risk or medical_triage."),
-    data: Path | None = typer.Option(None, "--data", help="Your labeled CSV / JSONL / Parquet (default: the pack's example data)."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Your labeled CSV / JSONL / Parquet (default: the pack's example data)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<domain>)."),
     fast: bool = typer.Option(False, "--fast", help="Small settings: a whole run in a few minutes on 2 CPU cores."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed for splits and training (default: the pack's split.seed)."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed for splits and training (default: the pack's split.seed)."
+    ),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set distill.temperature=3."),
 ) -> None:
     """Run the whole path: data -> teachers -> distill -> evaluate. Unchanged stages are skipped."""
@@ -69,7 +73,7 @@ def run(
 
     started = time.perf_counter()
     request = RunRequest(domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=_parse_overrides(set_))
-    result = run_pipeline(request, log=lambda line: console.print(line, highlight=False))
+    result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False))
     console.print(f"\n[bold green]done[/] in {time.perf_counter() - started:.0f} s")
     console.print(f"report:  {result.report_path}")
     console.print(f"metrics: {result.run_dir / 'report' / 'metrics.json'}")
@@ -91,8 +95,10 @@ def validate(
     for issue in report.issues:
         colour = {"error": "red", "warning": "yellow", "dropped": "cyan"}[issue.severity]
         console.print(f"[{colour}]{issue.severity}[/] {issue.describe(str(file))}", highlight=False, soft_wrap=True)
-    console.print(f"{report.rows_read} rows read, {report.rows_kept} kept, {len(report.dropped)} dropped, "
-                  f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    console.print(
+        f"{report.rows_read} rows read, {report.rows_kept} kept, {len(report.dropped)} dropped, "
+        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    )
     if report.errors:
         raise typer.Exit(code=2)
     counts = frame["label"].value_counts()

@@ -17,8 +17,18 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
-TRACKED_PACKAGES = ("domain-distill", "torch", "transformers", "peft", "trl", "accelerate", "scikit-learn",
-                    "pandas", "numpy", "pydantic")
+TRACKED_PACKAGES = (
+    "domain-distill",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "accelerate",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "pydantic",
+)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -76,8 +86,13 @@ class Manifest:
         return entry.get("status") == "done" and entry.get("fingerprint") == stage_fingerprint
 
     def record_stage(self, stage: str, stage_fingerprint: str, seconds: float, **extra: Any) -> None:
-        self.data["stages"][stage] = {"status": "done", "fingerprint": stage_fingerprint,
-                                      "seconds": round(seconds, 2), "finished_at": now(), **extra}
+        self.data["stages"][stage] = {
+            "status": "done",
+            "fingerprint": stage_fingerprint,
+            "seconds": round(seconds, 2),
+            "finished_at": now(),
+            **extra,
+        }
         self.save()
 
     def update(self, **values: Any) -> None:

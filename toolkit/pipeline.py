@@ -91,23 +91,30 @@ def effective_config(config: PackConfig, fast: bool) -> PackConfig:
         return config
     f = config.fast
     teachers = [
-        t.model_copy(update={"options": {**t.options, "epochs": min(float(t.options.get("epochs", 4)), f.teacher_epochs)}})
-        if t.kind == "hf" else t
+        t.model_copy(
+            update={"options": {**t.options, "epochs": min(float(t.options.get("epochs", 4)), f.teacher_epochs)}}
+        )
+        if t.kind == "hf"
+        else t
         for t in config.teachers
     ]
-    return config.model_copy(update={
-        "teachers": teachers,
-        "student": config.student.model_copy(update={"max_length": min(config.student.max_length, f.max_length)}),
-        "distill": config.distill.model_copy(update={"epochs": min(config.distill.epochs, f.student_epochs)}),
-    })
+    return config.model_copy(
+        update={
+            "teachers": teachers,
+            "student": config.student.model_copy(update={"max_length": min(config.student.max_length, f.max_length)}),
+            "distill": config.distill.model_copy(update={"epochs": min(config.distill.epochs, f.student_epochs)}),
+        }
+    )
 
 
 def _resolve_data_path(request: RunRequest, pack: Pack) -> Path:
     if request.data is not None:
         return request.data
     if pack.config.example_data is None:
-        raise ConfigError(f"{pack.root / 'pack.yaml'}: no `example_data` declared and no --data given",
-                          hint="pass --data FILE with your labeled rows")
+        raise ConfigError(
+            f"{pack.root / 'pack.yaml'}: no `example_data` declared and no --data given",
+            hint="pass --data FILE with your labeled rows",
+        )
     return pack.resolve_path(pack.config.example_data)
 
 
@@ -118,14 +125,32 @@ def prepare_context(request: RunRequest, log: Log = print) -> RunContext:
     run_dir = Path(request.out) if request.out else Path("runs") / pack.name
     manifest = Manifest.open(run_dir)
     if manifest.data.get("domain") not in (None, pack.name):
-        raise ConfigError(f"{run_dir}: holds a run of pack {manifest.data['domain']!r}, not {pack.name!r}",
-                          hint="choose another --out folder")
+        raise ConfigError(
+            f"{run_dir}: holds a run of pack {manifest.data['domain']!r}, not {pack.name!r}",
+            hint="choose another --out folder",
+        )
     seed = request.seed if request.seed is not None else config.split.seed
-    context = RunContext(run_dir=run_dir, pack=pack, config=config, data_path=_resolve_data_path(request, pack),
-                         seed=seed, fast=request.fast, manifest=manifest, log=log)
-    manifest.update(domain=pack.name, pack_dir=str(pack.root), data=str(context.data_path), seed=seed,
-                    fast=request.fast, config=config.model_dump(mode="json"), versions=environment_versions(),
-                    machine=machine_summary(), updated_at=now())
+    context = RunContext(
+        run_dir=run_dir,
+        pack=pack,
+        config=config,
+        data_path=_resolve_data_path(request, pack),
+        seed=seed,
+        fast=request.fast,
+        manifest=manifest,
+        log=log,
+    )
+    manifest.update(
+        domain=pack.name,
+        pack_dir=str(pack.root),
+        data=str(context.data_path),
+        seed=seed,
+        fast=request.fast,
+        config=config.model_dump(mode="json"),
+        versions=environment_versions(),
+        machine=machine_summary(),
+        updated_at=now(),
+    )
     return context
 
 
@@ -139,17 +164,26 @@ def stage_data(ctx: RunContext) -> dict:
     (ctx.path("data", "validation_report.json")).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     report.raise_if_errors()
     frame["input"] = render_frame(frame, ctx.config.columns.fields)
-    parts = split_frame(frame, ctx.config.split.model_copy(update={"seed": ctx.seed}),
-                        group_column="group" if ctx.config.columns.group else None)
+    parts = split_frame(
+        frame,
+        ctx.config.split.model_copy(update={"seed": ctx.seed}),
+        group_column="group" if ctx.config.columns.group else None,
+    )
     if ctx.fast and len(parts["train"]) > ctx.config.fast.max_train_rows:
-        parts["train"], _ = train_test_split(parts["train"], train_size=ctx.config.fast.max_train_rows,
-                                             stratify=parts["train"]["label"], random_state=ctx.seed)
+        parts["train"], _ = train_test_split(
+            parts["train"],
+            train_size=ctx.config.fast.max_train_rows,
+            stratify=parts["train"]["label"],
+            random_state=ctx.seed,
+        )
         parts["train"] = parts["train"].reset_index(drop=True)
     for name, part in parts.items():
         part.to_parquet(ctx.path("data", f"{name}.parquet"), index=False)
     sizes = {name: len(part) for name, part in parts.items()}
-    ctx.log(f"data: {report.rows_read} rows read, {len(report.dropped)} dropped (listed in the report), "
-            f"split {sizes['train']} / {sizes['validation']} / {sizes['test']}")
+    ctx.log(
+        f"data: {report.rows_read} rows read, {len(report.dropped)} dropped (listed in the report), "
+        f"split {sizes['train']} / {sizes['validation']} / {sizes['test']}"
+    )
     return {"split_sizes": sizes, "dropped": len(report.dropped), "warnings": len(report.warnings)}
 
 
@@ -187,8 +221,15 @@ def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
             probs = {name: teacher.predict_proba(texts) for name, (texts, _) in splits.items()}
             teacher.save(folder)
             np.savez_compressed(folder / "probs.npz", **probs)
-            done_file.write_text(json.dumps({"key": teacher_key, "fingerprint": teacher.fingerprint(),
-                                             "seconds": round(time.perf_counter() - started, 2)}))
+            done_file.write_text(
+                json.dumps(
+                    {
+                        "key": teacher_key,
+                        "fingerprint": teacher.fingerprint(),
+                        "seconds": round(time.perf_counter() - started, 2),
+                    }
+                )
+            )
         probs = load_probs(folder / "probs.npz")
         all_probs.append(probs)
         val_metrics = classification_metrics(validation.labels, probs["validation"], ctx.labels)
@@ -213,18 +254,29 @@ def stage_distill(ctx: RunContext) -> dict:
     tokenizer = load_tokenizer(spec.model)
     student = build_student(spec, ctx.labels)
     trainable, total = trainable_parameters(student)
-    ctx.log(f"student {spec.model}: {trainable:,} of {total:,} parameters trainable "
-            f"({'LoRA r=' + str(spec.lora.r) if spec.lora else 'full fine-tuning'}), T={recipe.temperature}, "
-            f"alpha={recipe.alpha}, {recipe.epochs:g} epochs")
-    settings = FitSettings(epochs=recipe.epochs, learning_rate=recipe.learning_rate, batch_size=recipe.batch_size,
-                           max_length=spec.max_length, seed=ctx.seed, temperature=recipe.temperature,
-                           alpha=recipe.alpha, weight_decay=recipe.weight_decay)
+    ctx.log(
+        f"student {spec.model}: {trainable:,} of {total:,} parameters trainable "
+        f"({'LoRA r=' + str(spec.lora.r) if spec.lora else 'full fine-tuning'}), T={recipe.temperature}, "
+        f"alpha={recipe.alpha}, {recipe.epochs:g} epochs"
+    )
+    settings = FitSettings(
+        epochs=recipe.epochs,
+        learning_rate=recipe.learning_rate,
+        batch_size=recipe.batch_size,
+        max_length=spec.max_length,
+        seed=ctx.seed,
+        temperature=recipe.temperature,
+        alpha=recipe.alpha,
+        weight_decay=recipe.weight_decay,
+    )
     work_dir = ctx.path("student", "training")
     history = fit_classifier(
-        student, tokenizer,
+        student,
+        tokenizer,
         Split(*splits["train"], teacher_probs=soft["train"]),
         Split(*splits["validation"], teacher_probs=soft["validation"]),
-        settings, work_dir,
+        settings,
+        work_dir,
     )
     if spec.lora is not None:
         student.save_pretrained(ctx.path("student", "adapter"))
@@ -245,17 +297,26 @@ def stage_evaluate(ctx: RunContext) -> dict:
     splits = {name: load_split(ctx, name) for name in SPLITS}
     n_classes = len(ctx.labels)
     sources: dict[str, tuple[str, dict[str, np.ndarray]]] = {
-        "majority_baseline": ("baseline", {name: majority_probabilities(splits["train"][1], len(splits[name][1]),
-                                                                        n_classes) for name in SPLITS}),
+        "majority_baseline": (
+            "baseline",
+            {name: majority_probabilities(splits["train"][1], len(splits[name][1]), n_classes) for name in SPLITS},
+        ),
     }
     for spec in ctx.config.teachers:
         sources[spec.name] = (f"teacher ({spec.kind})", load_probs(ctx.path("teachers", spec.name, "probs.npz")))
     sources["teacher_ensemble"] = ("ensemble (mean)", load_probs(ctx.path("teachers", "ensemble", "probs.npz")))
-    sources["student"] = ("student (LoRA)" if ctx.config.student.lora else "student",
-                          load_probs(ctx.path("student", "probs.npz")))
+    sources["student"] = (
+        "student (LoRA)" if ctx.config.student.lora else "student",
+        load_probs(ctx.path("student", "probs.npz")),
+    )
     models = {
-        name: {"role": role, **{split: classification_metrics(splits[split][1], probs[split], ctx.labels)
-                                for split in ("validation", "test")}}
+        name: {
+            "role": role,
+            **{
+                split: classification_metrics(splits[split][1], probs[split], ctx.labels)
+                for split in ("validation", "test")
+            },
+        }
         for name, (role, probs) in sources.items()
     }
     payload = {
@@ -283,9 +344,15 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
     c = ctx.config
     if not ctx.data_path.is_file():
         raise DataError(f"{ctx.data_path}: file not found", hint="give the path of a CSV, JSONL or Parquet file")
-    data = fingerprint("data", file_digest(ctx.data_path), c.columns.model_dump(mode="json"),
-                       c.split.model_dump(mode="json"), c.label_names, ctx.seed,
-                       c.fast.max_train_rows if ctx.fast else None)
+    data = fingerprint(
+        "data",
+        file_digest(ctx.data_path),
+        c.columns.model_dump(mode="json"),
+        c.split.model_dump(mode="json"),
+        c.label_names,
+        ctx.seed,
+        c.fast.max_train_rows if ctx.fast else None,
+    )
     teachers = fingerprint("teachers", data, [t.model_dump(mode="json") for t in c.teachers], c.student.max_length)
     distill = fingerprint("distill", teachers, c.student.model_dump(mode="json"), c.distill.model_dump(mode="json"))
     evaluate = fingerprint("evaluate", distill, [t.model_dump(mode="json") for t in c.targets])

@@ -15,21 +15,49 @@ CHANNELS = ["card_present", "card_not_present", "ach", "wire", "cash", "crypto_e
 COUNTRY_RISK = ["low", "medium", "high"]
 
 OPENERS = {
-    "card_present": ["Card present purchase at {merchant}.", "Chip transaction at {merchant} in the customer's home city.",
-                     "In-store payment at {merchant}."],
-    "card_not_present": ["Online purchase at {merchant}.", "Card-not-present payment to {merchant}.",
-                         "E-commerce transaction with {merchant}."],
+    "card_present": [
+        "Card present purchase at {merchant}.",
+        "Chip transaction at {merchant} in the customer's home city.",
+        "In-store payment at {merchant}.",
+    ],
+    "card_not_present": [
+        "Online purchase at {merchant}.",
+        "Card-not-present payment to {merchant}.",
+        "E-commerce transaction with {merchant}.",
+    ],
     "ach": ["ACH transfer to {payee}.", "Outgoing ACH debit to {payee}.", "Batch ACH credit received from {payee}."],
     "wire": ["Outgoing wire to {payee}.", "International wire sent to {payee}.", "Incoming wire from {payee}."],
     "cash": ["Cash deposit at a branch.", "Cash withdrawal at an ATM.", "Over-the-counter cash deposit."],
-    "crypto_exchange": ["Transfer to a cryptocurrency exchange.", "Purchase of digital assets through an exchange.",
-                        "Withdrawal from a crypto exchange into the account."],
+    "crypto_exchange": [
+        "Transfer to a cryptocurrency exchange.",
+        "Purchase of digital assets through an exchange.",
+        "Withdrawal from a crypto exchange into the account.",
+    ],
 }
-MERCHANTS = ["a grocery chain", "an electronics retailer", "a travel agency", "a gift card reseller", "a fuel station",
-             "a luxury watch dealer", "a pharmacy", "an online marketplace", "a gaming site", "a furniture store"]
-PAYEES = ["a long-standing supplier", "a newly added beneficiary", "the customer's own savings account",
-          "a property management company", "a payroll provider", "an individual abroad", "a shell company",
-          "a tuition office", "a car dealership", "a family member"]
+MERCHANTS = [
+    "a grocery chain",
+    "an electronics retailer",
+    "a travel agency",
+    "a gift card reseller",
+    "a fuel station",
+    "a luxury watch dealer",
+    "a pharmacy",
+    "an online marketplace",
+    "a gaming site",
+    "a furniture store",
+]
+PAYEES = [
+    "a long-standing supplier",
+    "a newly added beneficiary",
+    "the customer's own savings account",
+    "a property management company",
+    "a payroll provider",
+    "an individual abroad",
+    "a shell company",
+    "a tuition office",
+    "a car dealership",
+    "a family member",
+]
 
 # (phrase, weight): positive weights raise the risk score, negative ones lower it.
 RED_FLAGS = [
@@ -67,8 +95,15 @@ BENIGN = [
     ("Customer is a long-standing business client with seasonal peaks.", -1.0),
     ("Transfer is between two accounts owned by the customer.", -1.7),
 ]
-CLOSERS = ["", "", "Analyst note: review pending.", "Flagged by the monitoring rule set.",
-           "No prior disputes on file.", "Case opened by the automated monitor.", "Customer contacted by email."]
+CLOSERS = [
+    "",
+    "",
+    "Analyst note: review pending.",
+    "Flagged by the monitoring rule set.",
+    "No prior disputes on file.",
+    "Case opened by the automated monitor.",
+    "Customer contacted by email.",
+]
 
 ACTORS = {  # how often each kind of actor shows each kind of signal
     "legit": {"p": 0.58, "red": 0.03, "concern": 0.25, "benign": 0.85},
@@ -84,15 +119,19 @@ def _pick(rng: np.random.Generator, items: list, k: int) -> list:
 def _case(rng: np.random.Generator) -> dict:
     actor = rng.choice(list(ACTORS), p=[a["p"] for a in ACTORS.values()])
     profile = ACTORS[actor]
-    channel_p = {"legit": [0.3, 0.3, 0.2, 0.08, 0.1, 0.02], "grey": [0.12, 0.25, 0.15, 0.2, 0.18, 0.1],
-                 "illicit": [0.05, 0.2, 0.1, 0.3, 0.15, 0.2]}[actor]
+    channel_p = {
+        "legit": [0.3, 0.3, 0.2, 0.08, 0.1, 0.02],
+        "grey": [0.12, 0.25, 0.15, 0.2, 0.18, 0.1],
+        "illicit": [0.05, 0.2, 0.1, 0.3, 0.15, 0.2],
+    }[actor]
     channel = rng.choice(CHANNELS, p=channel_p)
     amount_mu = {"legit": 5.3, "grey": 7.3, "illicit": 8.4}[actor]
     amount = float(np.round(np.exp(rng.normal(amount_mu, 1.1)), 2))
     age_scale = {"legit": 1600, "grey": 500, "illicit": 160}[actor]
     account_age_days = int(min(9000, rng.exponential(age_scale)) + 1)
-    country = rng.choice(COUNTRY_RISK, p={"legit": [0.85, 0.12, 0.03], "grey": [0.55, 0.3, 0.15],
-                                          "illicit": [0.35, 0.3, 0.35]}[actor])
+    country = rng.choice(
+        COUNTRY_RISK, p={"legit": [0.85, 0.12, 0.03], "grey": [0.55, 0.3, 0.15], "illicit": [0.35, 0.3, 0.35]}[actor]
+    )
     prior_alerts = int(rng.poisson({"legit": 0.15, "grey": 0.8, "illicit": 1.6}[actor]))
 
     signals: list[tuple[str, float]] = []
@@ -114,8 +153,15 @@ def _case(rng: np.random.Generator) -> dict:
     score += {"wire": 0.5, "crypto_exchange": 0.6, "cash": 0.3}.get(channel, 0.0)
     score += 0.45 * min(prior_alerts, 4) + rng.normal(0.0, 0.45)
     label = "high" if score >= 3.3 else "medium" if score >= 1.0 else "low"
-    return {"narrative": narrative, "amount": amount, "channel": channel, "account_age_days": account_age_days,
-            "country_risk": country, "prior_alerts": prior_alerts, "risk": label}
+    return {
+        "narrative": narrative,
+        "amount": amount,
+        "channel": channel,
+        "account_age_days": account_age_days,
+        "country_risk": country,
+        "prior_alerts": prior_alerts,
+        "risk": label,
+    }
 
 
 def generate(n_rows: int = 800, seed: int = 7) -> pd.DataFrame:

@@ -24,9 +24,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: is a folder, expected a CSV, JSONL or Parquet file")
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise DataError(
-            f"{path}: unsupported file type {suffix or '(none)'!r}; allowed: {', '.join(sorted(FORMATS))}"
-        )
+        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; allowed: {', '.join(sorted(FORMATS))}")
     try:
         if suffix == ".csv":
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")

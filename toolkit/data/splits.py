@@ -38,10 +38,11 @@ def split_frame(frame: pd.DataFrame, spec: SplitSpec, group_column: str | None =
     """
     _check_class_sizes(frame["label"], spec)
     if group_column is None:
-        rest, test = train_test_split(frame, test_size=spec.test, stratify=frame["label"], random_state=spec.seed)
-        validation_share = spec.validation / (1.0 - spec.test)
+        # Whole-row counts from the full size, so a 15% share is 15% of the data, not of what is left.
+        n_test, n_validation = round(len(frame) * spec.test), round(len(frame) * spec.validation)
+        rest, test = train_test_split(frame, test_size=n_test, stratify=frame["label"], random_state=spec.seed)
         train, validation = train_test_split(
-            rest, test_size=validation_share, stratify=rest["label"], random_state=spec.seed
+            rest, test_size=n_validation, stratify=rest["label"], random_state=spec.seed
         )
     else:
         rest, test = _group_holdout(frame, spec.test, group_column, spec.seed)
@@ -49,7 +50,9 @@ def split_frame(frame: pd.DataFrame, spec: SplitSpec, group_column: str | None =
     return {name: part.reset_index(drop=True) for name, part in zip(SPLITS, (train, validation, test), strict=True)}
 
 
-def _group_holdout(frame: pd.DataFrame, share: float, group_column: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _group_holdout(
+    frame: pd.DataFrame, share: float, group_column: str, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     n_folds = max(2, int(round(1.0 / share)))
     groups = frame[group_column]
     if groups.nunique() < n_folds:

@@ -101,16 +101,22 @@ def validate_frame(raw: pd.DataFrame, config: PackConfig, source: str | Path) ->
     if missing:
         for name in missing:
             report.issues.append(
-                Issue("error", f"missing column {name!r}; columns found: {list(raw.columns)}; "
-                      f"the {config.name} pack needs: {required}", column=name)
+                Issue(
+                    "error",
+                    f"missing column {name!r}; columns found: {list(raw.columns)}; "
+                    f"the {config.name} pack needs: {required}",
+                    column=name,
+                )
             )
         return pd.DataFrame(), report
 
     labels = config.label_names
     out = pd.DataFrame({"text": raw[columns.text].astype("string"), "label": raw[columns.label]})
-    out["id"] = raw[columns.id].astype(str) if columns.id and columns.id in raw.columns else [
-        str(i + 1) for i in range(len(raw))
-    ]
+    out["id"] = (
+        raw[columns.id].astype(str)
+        if columns.id and columns.id in raw.columns
+        else [str(i + 1) for i in range(len(raw))]
+    )
     if columns.group:
         out["group"] = raw[columns.group].astype(str)
 
@@ -127,8 +133,12 @@ def validate_frame(raw: pd.DataFrame, config: PackConfig, source: str | Path) ->
             bad_rows.add(i)
         elif str(value).strip() not in labels:
             report.issues.append(
-                Issue("error", f"unknown label {str(value)!r}; allowed: {', '.join(labels)}"
-                      f"{_closest(str(value), labels)}", row=i + 1, column=columns.label)
+                Issue(
+                    "error",
+                    f"unknown label {str(value)!r}; allowed: {', '.join(labels)}{_closest(str(value), labels)}",
+                    row=i + 1,
+                    column=columns.label,
+                )
             )
             bad_rows.add(i)
     out["label"] = raw[columns.label].astype(str).str.strip()
@@ -147,8 +157,13 @@ def validate_frame(raw: pd.DataFrame, config: PackConfig, source: str | Path) ->
                         bad_rows.add(i)
                 elif spec.allowed and str(value) not in spec.allowed:
                     report.issues.append(
-                        Issue("error", f"value {str(value)!r} not allowed; allowed: {', '.join(spec.allowed)}"
-                              f"{_closest(str(value), spec.allowed)}", row=i + 1, column=spec.name)
+                        Issue(
+                            "error",
+                            f"value {str(value)!r} not allowed; allowed: {', '.join(spec.allowed)}"
+                            f"{_closest(str(value), spec.allowed)}",
+                            row=i + 1,
+                            column=spec.name,
+                        )
                     )
                     bad_rows.add(i)
             continue
@@ -160,7 +175,9 @@ def validate_frame(raw: pd.DataFrame, config: PackConfig, source: str | Path) ->
                     bad_rows.add(i)
             elif pd.isna(number):
                 report.issues.append(
-                    Issue("error", f"{str(value)!r} is not a number ({spec.type} expected)", row=i + 1, column=spec.name)
+                    Issue(
+                        "error", f"{str(value)!r} is not a number ({spec.type} expected)", row=i + 1, column=spec.name
+                    )
                 )
                 bad_rows.add(i)
             elif spec.type == "int" and not float(number).is_integer():
@@ -194,8 +211,13 @@ def _drop_duplicates(frame: pd.DataFrame, report: ValidationReport, config: Pack
             continue
         if label_of[k] != label:
             report.issues.append(
-                Issue("error", f"same text as row {first_row_of[k]} but label {label!r} instead of "
-                      f"{label_of[k]!r}; fix one of them", row=row, column=text_column)
+                Issue(
+                    "error",
+                    f"same text as row {first_row_of[k]} but label {label!r} instead of "
+                    f"{label_of[k]!r}; fix one of them",
+                    row=row,
+                    column=text_column,
+                )
             )
         else:
             report.issues.append(Issue("dropped", f"duplicate of row {first_row_of[k]}", row=row, column=text_column))

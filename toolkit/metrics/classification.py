@@ -21,17 +21,19 @@ def classification_metrics(y_true: Sequence[int], probs: np.ndarray, label_names
     y_true = np.asarray(y_true)
     y_pred = np.asarray(probs).argmax(axis=1)
     indices = list(range(len(label_names)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=indices, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=indices, zero_division=0)
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=indices, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(y_true, y_pred, labels=indices, average="weighted", zero_division=0)),
         "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                   "support": int(support[i])}
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, name in enumerate(label_names)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=indices).tolist(),
@@ -58,6 +60,12 @@ def check_targets(metrics: dict, targets: Sequence[TargetSpec]) -> list[dict]:
     results = []
     for target in targets:
         value = target_value(metrics, target)
-        results.append({"target": target.key, "at_least": target.at_least, "value": value,
-                        "status": "PASS" if value >= target.at_least else "FAIL"})
+        results.append(
+            {
+                "target": target.key,
+                "at_least": target.at_least,
+                "value": value,
+                "status": "PASS" if value >= target.at_least else "FAIL",
+            }
+        )
     return results

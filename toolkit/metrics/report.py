@@ -45,17 +45,29 @@ def render_report(payload: dict) -> str:
             row.append(_pct(m["per_class"][critical]["recall"]))
         lines.append("| " + " | ".join(row) + " |")
     if payload.get("targets"):
-        lines += ["", "## Targets (student, argmax decision; thresholds come with the evaluation stage later)", "",
-                  "| target | at least | value | status |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Targets (student, argmax decision; thresholds come with the evaluation stage later)",
+            "",
+            "| target | at least | value | status |",
+            "|---|---|---|---|",
+        ]
         for t in payload["targets"]:
             lines.append(f"| {t['target']} | {t['at_least']:.2f} | {t['value']:.3f} | **{t['status']}** |")
     for name, entry in models.items():
         m = entry["test"]
-        lines += ["", f"## {name} — per class (test)", "", "| class | precision | recall | F1 | support |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {name} — per class (test)",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
         for label in labels:
             c = m["per_class"][label]
-            lines.append(f"| {label} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |")
+            lines.append(
+                f"| {label} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |"
+            )
     lines.append("")
     return "\n".join(lines)
 

@@ -39,7 +39,8 @@ def build_teacher(spec: TeacherSpec, label_names: Sequence[str], seed: int, max_
 
     kinds = {"sklearn": SklearnTextTeacher, "hf": HFTeacher}
     try:
-        return kinds[spec.kind](name=spec.name, label_names=list(label_names), seed=seed, max_length=max_length,
-                                **spec.options)
+        return kinds[spec.kind](
+            name=spec.name, label_names=list(label_names), seed=seed, max_length=max_length, **spec.options
+        )
     except TypeError as error:
         raise ConfigError(f"teachers.{spec.name}.options: {error}".replace("__init__() ", "")) from None

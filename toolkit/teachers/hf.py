@@ -29,8 +29,14 @@ class HFTeacher:
     ) -> None:
         self.name = name
         self.label_names = label_names
-        self.options = {"model": model, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
-                        "max_length": max_length, "seed": seed}
+        self.options = {
+            "model": model,
+            "epochs": epochs,
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "seed": seed,
+        }
         self.tokenizer = load_tokenizer(model)
         self.model = load_classifier(model, label_names)
         self.history: list[dict] = []
@@ -38,8 +44,13 @@ class HFTeacher:
 
     def fit(self, train: Split, validation: Split, work_dir: Path) -> None:
         o = self.options
-        settings = FitSettings(epochs=o["epochs"], learning_rate=o["learning_rate"], batch_size=o["batch_size"],
-                               max_length=o["max_length"], seed=o["seed"])
+        settings = FitSettings(
+            epochs=o["epochs"],
+            learning_rate=o["learning_rate"],
+            batch_size=o["batch_size"],
+            max_length=o["max_length"],
+            seed=o["seed"],
+        )
         self.history = fit_classifier(self.model, self.tokenizer, train, validation, settings, work_dir / "training")
         self._data_hash = hashlib.sha256("\n".join(train.texts).encode()).hexdigest()[:16]
 

@@ -41,10 +41,12 @@ class SklearnTextTeacher:
             features.append(
                 ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, char_ngrams), sublinear_tf=True))
             )
-        self.pipeline = Pipeline([
-            ("tfidf", FeatureUnion(features)),
-            ("lr", LogisticRegression(C=C, max_iter=4000, class_weight=class_weight, random_state=seed)),
-        ])
+        self.pipeline = Pipeline(
+            [
+                ("tfidf", FeatureUnion(features)),
+                ("lr", LogisticRegression(C=C, max_iter=4000, class_weight=class_weight, random_state=seed)),
+            ]
+        )
         self._data_hash = ""
 
     def fit(self, train: Split, validation: Split, work_dir: Path) -> None:

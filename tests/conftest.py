@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny BERT built from a config (saved and re-loaded through from_pretrained), packs, data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide BERT classifier with MiniLM's tokenizer, saved like any checkpoint."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from toolkit.transformer_models import load_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = load_tokenizer("minilm")
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=3,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def finance_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """150 rows of the finance pack's example data."""
+    frame = pd.read_csv(REPO_ROOT / "data_templates" / "finance_risk" / "example_labeled.csv", dtype=str)
+    path = tmp_path_factory.mktemp("finance") / "sample.csv"
+    frame.head(150).to_csv(path, index=False)
+    return path
+
+
+def tiny_overrides(model_dir: Path) -> dict:
+    """Run overrides that swap every transformer for the tiny model and shorten training."""
+    return {
+        "teachers": [
+            {"name": "tfidf_lr", "kind": "sklearn"},
+            {"name": "tiny_bert", "kind": "hf", "options": {"model": str(model_dir), "epochs": 1, "batch_size": 16}},
+        ],
+        "student.model": str(model_dir),
+        "student.max_length": 64,
+        "distill.epochs": 1,
+    }
+
+
+@pytest.fixture()
+def shared_datasets() -> Path:
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"real data sets not found at {SHARED_DATASETS} (the ../shared checkout is absent)")
+    return SHARED_DATASETS

@@ -1,0 +1,105 @@
+"""The walking skeleton end to end on a small sample with a tiny BERT built from a config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from toolkit.pipeline import RunRequest, run
+
+from .conftest import tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, finance_sample: Path):
+    out = tmp_path_factory.mktemp("run") / "finance"
+    request = RunRequest(domain="finance_risk", data=finance_sample, out=out, overrides=tiny_overrides(tiny_model_dir))
+    return request, run(request, log=lambda _: None)
+
+
+def test_every_stage_writes_its_files(tiny_run) -> None:
+    _, result = tiny_run
+    root = result.run_dir
+    for relative in [
+        "data/train.parquet",
+        "data/validation.parquet",
+        "data/test.parquet",
+        "data/validation_report.json",
+        "teachers/tfidf_lr/probs.npz",
+        "teachers/tiny_bert/model",
+        "teachers/ensemble/probs.npz",
+        "student/adapter/adapter_config.json",
+        "student/merged/config.json",
+        "student/history.json",
+        "report/metrics.json",
+        "report/report.md",
+        "manifest.json",
+    ]:
+        assert (root / relative).exists(), relative
+
+
+def test_metrics_cover_every_model_and_class(tiny_run) -> None:
+    _, result = tiny_run
+    models = result.metrics["models"]
+    assert set(models) == {"majority_baseline", "tfidf_lr", "tiny_bert", "teacher_ensemble", "student"}
+    for entry in models.values():
+        test = entry["test"]
+        assert set(test["per_class"]) == {"low", "medium", "high"}
+        assert sum(c["support"] for c in test["per_class"].values()) == test["n"] == 22
+        assert 0.0 <= test["macro_f1"] <= 1.0 and 0.0 <= test["accuracy"] <= 1.0
+
+
+def test_manifest_records_config_versions_seed_and_timings(tiny_run) -> None:
+    _, result = tiny_run
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["seed"] == 13
+    assert manifest["config"]["distill"]["epochs"] == 1
+    assert manifest["versions"]["transformers"].startswith("5.")
+    assert set(manifest["stages"]) == {"data", "teachers", "distill", "evaluate"}
+    assert all(stage["seconds"] >= 0 for stage in manifest["stages"].values())
+
+
+def test_report_shows_models_side_by_side(tiny_run) -> None:
+    _, result = tiny_run
+    report = result.report_path.read_text()
+    assert "| student | student (LoRA) |" in report
+    assert "| majority_baseline | baseline |" in report
+
+
+def test_second_run_skips_unchanged_stages(tiny_run) -> None:
+    request, first = tiny_run
+    lines: list[str] = []
+    second = run(request, log=lines.append)
+    assert sum("unchanged since the last run, skipped" in line for line in lines) == 4
+    assert second.metrics == first.metrics
+
+
+def test_same_seed_gives_same_metrics(tiny_run, tmp_path: Path) -> None:
+    request, first = tiny_run
+    again = run(
+        RunRequest(domain=request.domain, data=request.data, out=tmp_path / "again", overrides=request.overrides),
+        log=lambda _: None,
+    )
+    assert again.metrics["models"] == first.metrics["models"]
+
+
+def test_changing_the_recipe_reruns_only_distill_and_evaluate(tiny_run, tmp_path: Path) -> None:
+    import shutil
+
+    request, _ = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(request.out, copy)
+    lines: list[str] = []
+    run(
+        RunRequest(
+            domain=request.domain,
+            data=request.data,
+            out=copy,
+            overrides={**request.overrides, "distill.temperature": 4.0},
+        ),
+        log=lines.append,
+    )
+    skipped = [line.split("]")[0].strip("[") for line in lines if "skipped" in line]
+    assert skipped == ["data", "teachers"]
