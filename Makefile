@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collected nothing (e.g. every test deselected): say so instead of failing CI.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q; rc=$$?; \
+	$(BIN)/python -m pytest -q tests --nbmake notebooks; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 
 notebooks: $(STAMP)

@@ -1,0 +1,38 @@
+"""Packs are found by name, their hooks load from their folder, and notebooks are stored without outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolkit.errors import ConfigError
+from toolkit.packs import load_pack
+
+from .conftest import REPO_ROOT
+
+
+def test_synthetic_hook_is_seeded() -> None:
+    generate = load_pack("finance_risk").hook("synthetic")
+    assert generate(n_rows=50, seed=3).equals(generate(n_rows=50, seed=3))
+    assert not generate(n_rows=50, seed=3).equals(generate(n_rows=50, seed=4))
+
+
+def test_missing_hook_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"key `hooks.rules` is missing"):
+        load_pack("medical_triage").hook("rules")
+
+
+def test_core_never_imports_a_pack() -> None:
+    offenders = [
+        str(path.relative_to(REPO_ROOT))
+        for path in (REPO_ROOT / "toolkit").rglob("*.py")
+        if "import domains" in path.read_text() or "from domains" in path.read_text()
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("notebook", sorted((REPO_ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_stored_without_outputs(notebook) -> None:
+    cells = json.loads(notebook.read_text())["cells"]
+    assert [c for c in cells if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))] == []
