@@ -36,24 +36,41 @@ def measure(fast: bool, workdir: Path) -> list[dict]:
     rows = []
     for pack in PACKS:
         started = time.perf_counter()
-        result = run(RunRequest(domain=pack, out=workdir / f"{pack}-{'fast' if fast else 'full'}", fast=fast),
-                     log=lambda _: None)
+        result = run(
+            RunRequest(domain=pack, out=workdir / f"{pack}-{'fast' if fast else 'full'}", fast=fast), log=lambda _: None
+        )
         rows.append({"pack": pack, "fast": fast, "seconds": time.perf_counter() - started, "metrics": result.metrics})
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| pack | settings | wall time | model | test macro F1 | test accuracy | recall of critical class |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| pack | settings | wall time | model | test macro F1 | test accuracy | recall of critical class |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         metrics = row["metrics"]
         critical = metrics["critical_label"]
         for i, (name, entry) in enumerate(metrics["models"].items()):
             test = entry["test"]
-            lead = [row["pack"], "--fast" if row["fast"] else "default", f"{row['seconds']:.0f} s"] if i == 0 else [
-                "", "", ""]
-            lines.append("| " + " | ".join(lead + [name, f"{test['macro_f1']:.3f}", f"{test['accuracy']:.3f}",
-                                                   f"{test['per_class'][critical]['recall']:.3f} ({critical})"]) + " |")
+            lead = (
+                [row["pack"], "--fast" if row["fast"] else "default", f"{row['seconds']:.0f} s"]
+                if i == 0
+                else ["", "", ""]
+            )
+            lines.append(
+                "| "
+                + " | ".join(
+                    lead
+                    + [
+                        name,
+                        f"{test['macro_f1']:.3f}",
+                        f"{test['accuracy']:.3f}",
+                        f"{test['per_class'][critical]['recall']:.3f} ({critical})",
+                    ]
+                )
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -67,14 +84,16 @@ def main() -> None:
         if args.full:
             rows += measure(False, Path(tmp))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
-    section = "\n".join([
-        START,
-        f"Machine: {cpu_name()}, {os.cpu_count()} cores, no GPU · date {date.today()} · commit {commit.strip()} · "
-        f"command: `.venv/bin/python bench/skeleton.py{' --full' if args.full else ''} --write`",
-        "",
-        table(rows),
-        END,
-    ])
+    section = "\n".join(
+        [
+            START,
+            f"Machine: {cpu_name()}, {os.cpu_count()} cores, no GPU · date {date.today()} · commit {commit.strip()} · "
+            f"command: `.venv/bin/python bench/skeleton.py{' --full' if args.full else ''} --write`",
+            "",
+            table(rows),
+            END,
+        ]
+    )
     print(section)
     if args.write:
         path = ROOT / "BENCHMARKS.md"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from toolkit.data.synthesis import distinct_cases
+
 CHANNELS = ["card_present", "card_not_present", "ach", "wire", "cash", "crypto_exchange"]
 COUNTRY_RISK = ["low", "medium", "high"]
 
@@ -166,15 +168,4 @@ def _case(rng: np.random.Generator) -> dict:
 
 def generate(n_rows: int = 800, seed: int = 7) -> pd.DataFrame:
     """`n_rows` distinct labeled cases in the pack's column names, reproducible from `seed`."""
-    rng = np.random.default_rng(seed)
-    rows: list[dict] = []
-    seen: set[str] = set()
-    while len(rows) < n_rows:
-        case = _case(rng)
-        key = f"{case['narrative']}|{case['amount']}|{case['account_age_days']}"
-        if key not in seen:
-            seen.add(key)
-            rows.append(case)
-    frame = pd.DataFrame(rows)
-    frame.insert(0, "case_id", [f"C{seed:02d}-{i + 1:05d}" for i in range(len(frame))])
-    return frame
+    return distinct_cases(_case, n_rows, seed, id_column="case_id", id_prefix="C")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from toolkit.data.synthesis import distinct_cases
+
 LEVELS = ["non_urgent", "urgent", "emergent"]
 
 # (complaint phrasing variants, base level index, typical vitals shift: 0 calm .. 2 deranged)
@@ -192,15 +194,4 @@ _COMPLAINT_P = _weights / _weights.sum()
 
 def generate(n_rows: int = 800, seed: int = 11) -> pd.DataFrame:
     """`n_rows` distinct labeled triage cases in the pack's column names, reproducible from `seed`."""
-    rng = np.random.default_rng(seed)
-    rows: list[dict] = []
-    seen: set[str] = set()
-    while len(rows) < n_rows:
-        case = _case(rng)
-        key = "|".join(str(v) for v in case.values())
-        if key not in seen:
-            seen.add(key)
-            rows.append(case)
-    frame = pd.DataFrame(rows)
-    frame.insert(0, "visit_id", [f"V{seed:02d}-{i + 1:05d}" for i in range(len(frame))])
-    return frame
+    return distinct_cases(_case, n_rows, seed, id_column="visit_id", id_prefix="V")
