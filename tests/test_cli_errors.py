@@ -30,11 +30,11 @@ def test_missing_file_exits_2_naming_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_column_names_the_column(tmp_path: Path) -> None:
-    path = tmp_path / "no_channel.csv"
-    pd.read_csv(FINANCE_EXAMPLE, dtype=str).drop(columns=["channel"]).head(50).to_csv(path, index=False)
+    path = tmp_path / "no_narrative.csv"
+    pd.read_csv(FINANCE_EXAMPLE, dtype=str).drop(columns=["narrative"]).head(50).to_csv(path, index=False)
     result = run_cli("run", "--domain", "finance_risk", "--data", str(path), "--out", str(tmp_path / "run"))
     assert result.exit_code == 2
-    assert "missing column 'channel'" in result.stderr
+    assert "missing column 'narrative'" in result.stderr.replace("\n", "")
     assert str(path) in result.stderr.replace("\n", "")
 
 

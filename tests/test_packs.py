@@ -19,8 +19,8 @@ def test_synthetic_hook_is_seeded() -> None:
 
 
 def test_missing_hook_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match=r"key `hooks.rules` is missing"):
-        load_pack("medical_triage").hook("rules")
+    with pytest.raises(ConfigError, match=r"key `hooks.domain_metrics` is missing"):
+        load_pack("medical_triage").hook("domain_metrics")
 
 
 def test_core_never_imports_a_pack() -> None:

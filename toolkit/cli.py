@@ -53,6 +53,24 @@ def _parse_overrides(values: list[str]) -> dict[str, Any]:
     return overrides
 
 
+MAP_HELP = "Your columns -> roles (text, label, id, group, split) or pack fields, e.g. 'complaint=text,acuity=label'."
+LABELS_HELP = "Your label spellings -> the pack's labels, e.g. '1=emergent,2=emergent,3=urgent'."
+DROP_HELP = "Drop rows with an empty label (each is listed in the report) instead of stopping on them."
+
+
+def _input_map_overrides(column_map: str | None, label_map: str | None, drop_unlabeled: bool) -> dict[str, Any]:
+    from toolkit.data.column_map import parse_pairs
+
+    overrides: dict[str, Any] = {}
+    if column_map:
+        overrides["input_map.columns"] = parse_pairs(column_map, "--map")
+    if label_map:
+        overrides["input_map.labels"] = parse_pairs(label_map, "--labels")
+    if drop_unlabeled:
+        overrides["input_map.drop_unlabeled"] = True
+    return overrides
+
+
 @app.command()
 @friendly_errors
 def run(
@@ -66,13 +84,17 @@ def run(
         None, "--seed", help="Seed for splits and training (default: the pack's split.seed)."
     ),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set distill.temperature=3."),
+    column_map: str | None = typer.Option(None, "--map", help=MAP_HELP),
+    label_map: str | None = typer.Option(None, "--labels", help=LABELS_HELP),
+    drop_unlabeled: bool = typer.Option(False, "--drop-unlabeled", help=DROP_HELP),
 ) -> None:
     """Run the whole path: data -> teachers -> distill -> evaluate. Unchanged stages are skipped."""
     from toolkit.pipeline import RunRequest
     from toolkit.pipeline import run as run_pipeline
 
     started = time.perf_counter()
-    request = RunRequest(domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=_parse_overrides(set_))
+    overrides = {**_parse_overrides(set_), **_input_map_overrides(column_map, label_map, drop_unlabeled)}
+    request = RunRequest(domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=overrides)
     result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False))
     console.print(f"\n[bold green]done[/] in {time.perf_counter() - started:.0f} s")
     console.print(f"report:  {result.report_path}")
@@ -84,14 +106,24 @@ def run(
 def validate(
     file: Path = typer.Argument(..., help="The labeled file to check."),
     domain: str = typer.Option(..., "--domain", "-d", help="Pack whose data contract applies."),
+    column_map: str | None = typer.Option(None, "--map", help=MAP_HELP),
+    label_map: str | None = typer.Option(None, "--labels", help=LABELS_HELP),
+    drop_unlabeled: bool = typer.Option(False, "--drop-unlabeled", help=DROP_HELP),
+    report_file: Path | None = typer.Option(None, "--report", help="Also write the full report as JSON here."),
 ) -> None:
     """Check a labeled file against a pack's data contract and list every problem with its row and column."""
+    from toolkit.config import apply_overrides
     from toolkit.data.loading import read_table
     from toolkit.data.validation import validate_frame
     from toolkit.packs import load_pack
 
     pack = load_pack(domain)
-    frame, report = validate_frame(read_table(file), pack.config, file)
+    config = apply_overrides(pack.config, _input_map_overrides(column_map, label_map, drop_unlabeled), "options")
+    frame, report, config = validate_frame(read_table(file), config, file)
+    if report_file:
+        report_file.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    for note in report.notes:
+        console.print(f"[dim]map[/] {note}", highlight=False, soft_wrap=True)
     for issue in report.issues:
         colour = {"error": "red", "warning": "yellow", "dropped": "cyan"}[issue.severity]
         console.print(f"[{colour}]{issue.severity}[/] {issue.describe(str(file))}", highlight=False, soft_wrap=True)
@@ -103,7 +135,7 @@ def validate(
         raise typer.Exit(code=2)
     counts = frame["label"].value_counts()
     table = Table("label", "rows", title="class balance")
-    for label in pack.config.label_names:
+    for label in config.label_names:
         table.add_row(label, str(int(counts.get(label, 0))))
     console.print(table)
 
@@ -112,7 +144,7 @@ def validate(
 @friendly_errors
 def example_data(
     domain: str = typer.Option(..., "--domain", "-d"),
-    rows: int = typer.Option(800, "--rows", min=10),
+    rows: int | None = typer.Option(None, "--rows", min=10, help="Default: the generator's own (the committed size)."),
     seed: int | None = typer.Option(None, "--seed"),
     out: Path | None = typer.Option(None, "--out", help="Default: the pack's example_data path."),
 ) -> None:
@@ -121,7 +153,8 @@ def example_data(
 
     pack = load_pack(domain)
     generate = pack.hook("synthetic")
-    frame = generate(n_rows=rows) if seed is None else generate(n_rows=rows, seed=seed)
+    options = {k: v for k, v in {"n_rows": rows, "seed": seed}.items() if v is not None}
+    frame = generate(**options)
     target = out or pack.resolve_path(pack.config.example_data or f"{pack.name}_example.csv")
     target.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(target, index=False)

@@ -10,6 +10,7 @@ Examples
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,30 +58,75 @@ class FieldSpec(StrictModel):
 
 
 class ColumnSpec(StrictModel):
-    """Names of the columns in the user's file (the column map of issue 3 rewrites these)."""
+    """The pack's column names: what a file must hold after the user's column map is applied."""
 
     id: str | None = None
     text: str = "text"
     label: str = "label"
     group: str | None = None  # rows sharing a group (e.g. a patient) never straddle splits
+    split: str | None = None  # the user's own train / validation / test assignment, when given
     fields: list[FieldSpec] = []
 
 
-class TargetSpec(StrictModel):
-    """A figure the domain must reach, e.g. recall of `high` at least 0.95."""
+COLUMN_ROLES = ("text", "label", "id", "group", "split")
 
-    metric: Literal["recall", "precision", "f1", "macro_f1", "accuracy"]
+
+class InputMapSpec(StrictModel):
+    """How a user's own file maps onto the pack, so users keep their column names and label spellings.
+
+    `columns` maps a user column to a role (`text`, `label`, `id`, `group`, `split`) or to a pack field;
+    several columns mapped to `text` are rendered as `name: value` pairs, and `*` stands for every column not
+    mapped otherwise. `labels` maps raw label values to the pack's labels.
+    """
+
+    columns: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    drop_unlabeled: bool = False  # rows with an empty label are dropped (and listed) instead of being errors
+
+
+class DataRulesSpec(StrictModel):
+    max_text_chars: int = Field(default=4000, ge=10)
+    imbalance_warning_ratio: float = Field(default=0.1, gt=0.0, le=1.0)  # smallest / largest class size
+
+
+class RenderSpec(StrictModel):
+    """How a row becomes the model's input: `{text}`, `{fields}` (all fields) or any single `{field_name}`."""
+
+    template: str = "{text} | {fields}"
+    field_separator: str = " | "
+
+
+class TargetSpec(StrictModel):
+    """A figure the domain must reach, e.g. recall of `high` at least 0.95, or under-triage at most 0.05."""
+
+    metric: Literal["recall", "precision", "f1", "macro_f1", "accuracy", "under_triage_rate", "over_triage_rate"]
     label: str | None = None
-    at_least: float = Field(ge=0.0, le=1.0)
+    at_least: float | None = Field(default=None, ge=0.0, le=1.0)
+    at_most: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> TargetSpec:
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError("a target needs exactly one of `at_least` or `at_most`")
+        if self.metric in ("recall", "precision", "f1") and self.label is None:
+            raise ValueError(f"a `{self.metric}` target needs the `label` it applies to")
+        return self
 
     @property
     def key(self) -> str:
         return f"{self.metric}[{self.label}]" if self.label else self.metric
 
+    @property
+    def bound(self) -> tuple[str, float]:
+        return ("at_least", self.at_least) if self.at_least is not None else ("at_most", self.at_most)
+
+    def is_met(self, value: float) -> bool:
+        return value >= self.at_least if self.at_least is not None else value <= self.at_most
+
 
 class TeacherSpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["sklearn", "hf"]
+    kind: Literal["sklearn", "hf", "rules"]
     options: dict[str, Any] = {}
 
 
@@ -131,7 +177,11 @@ class PackConfig(StrictModel):
     critical_label: str | None = None
     example_data: str | None = None  # path relative to the repository root
     columns: ColumnSpec = ColumnSpec()
+    input_map: InputMapSpec = InputMapSpec()
+    data_rules: DataRulesSpec = DataRulesSpec()
+    render: RenderSpec = RenderSpec()
     targets: list[TargetSpec] = []
+    cost_matrix: list[list[float]] | None = None  # rows: true label, columns: predicted label, in label order
     teachers: list[TeacherSpec] = Field(min_length=1)
     student: StudentSpec = StudentSpec()
     distill: DistillSpec = DistillSpec()
@@ -149,6 +199,21 @@ class PackConfig(StrictModel):
         for target in self.targets:
             if target.label is not None and target.label not in names:
                 raise ValueError(f"targets: label {target.label!r} is not one of the labels {names}")
+        if self.cost_matrix is not None:
+            n = len(names)
+            if len(self.cost_matrix) != n or any(len(row) != n for row in self.cost_matrix):
+                raise ValueError(f"cost_matrix: must be {n} x {n} (true label rows, predicted label columns)")
+            if any(cost < 0 for row in self.cost_matrix for cost in row):
+                raise ValueError("cost_matrix: costs must be >= 0")
+        if not self.ordinal and any(t.metric.endswith("triage_rate") for t in self.targets):
+            raise ValueError("targets: under/over-triage rates need `ordinal: true` labels")
+        field_names = {f.name for f in self.columns.fields}
+        for _, placeholder, _, _ in string.Formatter().parse(self.render.template):
+            if placeholder is not None and placeholder not in {"text", "fields", *field_names}:
+                raise ValueError(
+                    f"render.template: unknown placeholder {{{placeholder}}}; allowed: {{text}}, {{fields}}"
+                    + "".join(f", {{{name}}}" for name in sorted(field_names))
+                )
         teacher_names = [t.name for t in self.teachers]
         if len(set(teacher_names)) != len(teacher_names):
             raise ValueError(f"teachers: names must be unique, got {teacher_names}")

@@ -159,15 +159,15 @@ def prepare_context(request: RunRequest, log: Log = print) -> RunContext:
 
 def stage_data(ctx: RunContext) -> dict:
     """Validate the user's file, render inputs, split; write parquet splits and the validation report."""
-    frame, report = validate_frame(read_table(ctx.data_path), ctx.config, ctx.data_path)
+    frame, report, config = validate_frame(read_table(ctx.data_path), ctx.config, ctx.data_path)
     ctx.path("data").mkdir(parents=True, exist_ok=True)
     (ctx.path("data", "validation_report.json")).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     report.raise_if_errors()
-    frame["input"] = render_frame(frame, ctx.config.columns.fields)
+    frame["input"] = render_frame(frame, config.columns.fields, config.render)
     parts = split_frame(
         frame,
-        ctx.config.split.model_copy(update={"seed": ctx.seed}),
-        group_column="group" if ctx.config.columns.group else None,
+        config.split.model_copy(update={"seed": ctx.seed}),
+        group_column="group" if config.columns.group else None,
     )
     if ctx.fast and len(parts["train"]) > ctx.config.fast.max_train_rows:
         parts["train"], _ = train_test_split(
@@ -216,7 +216,9 @@ def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
             started = time.perf_counter()
             ctx.log(f"teacher {spec.name} ({spec.kind}): training on {len(train.texts)} rows")
             set_seed(ctx.seed)
-            teacher = build_teacher(spec, ctx.labels, seed=ctx.seed, max_length=ctx.config.student.max_length)
+            teacher = build_teacher(
+                spec, ctx.labels, seed=ctx.seed, max_length=ctx.config.student.max_length, pack=ctx.pack
+            )
             teacher.fit(train, validation, folder)
             probs = {name: teacher.predict_proba(texts) for name, (texts, _) in splits.items()}
             teacher.save(folder)
@@ -313,7 +315,7 @@ def stage_evaluate(ctx: RunContext) -> dict:
         name: {
             "role": role,
             **{
-                split: classification_metrics(splits[split][1], probs[split], ctx.labels)
+                split: classification_metrics(splits[split][1], probs[split], ctx.labels, ctx.config.ordinal)
                 for split in ("validation", "test")
             },
         }
@@ -348,12 +350,19 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         "data",
         file_digest(ctx.data_path),
         c.columns.model_dump(mode="json"),
+        c.input_map.model_dump(mode="json"),
+        c.data_rules.model_dump(mode="json"),
+        c.render.model_dump(mode="json"),
         c.split.model_dump(mode="json"),
         c.label_names,
         ctx.seed,
         c.fast.max_train_rows if ctx.fast else None,
     )
-    teachers = fingerprint("teachers", data, [t.model_dump(mode="json") for t in c.teachers], c.student.max_length)
+    hook_files = sorted({spec.partition(":")[0] for spec in c.hooks.values()})
+    hook_digests = {name: file_digest(ctx.pack.root / name) for name in hook_files if (ctx.pack.root / name).is_file()}
+    teachers = fingerprint(
+        "teachers", data, [t.model_dump(mode="json") for t in c.teachers], c.student.max_length, hook_digests
+    )
     distill = fingerprint("distill", teachers, c.student.model_dump(mode="json"), c.distill.model_dump(mode="json"))
     evaluate = fingerprint("evaluate", distill, [t.model_dump(mode="json") for t in c.targets])
     return {"data": data, "teachers": teachers, "distill": distill, "evaluate": evaluate}

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from toolkit.config import FieldSpec
+from toolkit.config import FieldSpec, RenderSpec
 
-SEPARATOR = " | "
+DEFAULT_RENDER = RenderSpec()
 
 
 def _format_number(value: float, field: FieldSpec) -> str:
@@ -45,20 +45,25 @@ def render_field(value: object, field: FieldSpec) -> str | None:
     return f"{rendered} ({tag})" if tag else rendered
 
 
-def render_row(text: str, values: dict[str, object], fields: Sequence[FieldSpec]) -> str:
-    """The input text for one row.
+def render_row(
+    text: str, values: dict[str, object], fields: Sequence[FieldSpec], spec: RenderSpec = DEFAULT_RENDER
+) -> str:
+    """The input text for one row, following the pack's `render.template`.
 
     >>> from toolkit.config import FieldSpec, Band
     >>> spo2 = FieldSpec(name="spo2", type="int", label="SpO2", unit="%", bands=[Band(tag="low", below=92)])
     >>> render_row("short of breath", {"spo2": 88}, [spo2])
     'short of breath | SpO2 88% (low)'
     """
-    parts = [str(text).strip()]
-    parts += [r for f in fields if (r := render_field(values.get(f.name), f)) is not None]
-    return SEPARATOR.join(parts)
+    rendered = {f.name: render_field(values.get(f.name), f) or "" for f in fields}
+    joined = spec.field_separator.join(r for r in rendered.values() if r)
+    text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text).strip()
+    out = spec.template.format(text=text, fields=joined, **rendered)
+    # A missing text or missing fields must not leave dangling separators behind.
+    return out.strip().strip(spec.field_separator.strip() or " ").strip()
 
 
-def render_frame(frame: pd.DataFrame, fields: Sequence[FieldSpec]) -> list[str]:
+def render_frame(frame: pd.DataFrame, fields: Sequence[FieldSpec], spec: RenderSpec = DEFAULT_RENDER) -> list[str]:
     """Render every row of a canonical frame (columns `text` + field names)."""
     names = [f.name for f in fields]
-    return [render_row(row["text"], {n: row[n] for n in names}, fields) for _, row in frame.iterrows()]
+    return [render_row(row["text"], {n: row[n] for n in names}, fields, spec) for _, row in frame.iterrows()]

@@ -12,10 +12,13 @@ from toolkit.errors import DataError
 SPLITS = ("train", "validation", "test")
 
 
+def min_rows_per_class(spec: SplitSpec) -> int:
+    """Rows a class needs so that every split sees it at least once."""
+    return max(3, int(np.ceil(1.0 / min(spec.validation, spec.test))))
+
+
 def _check_class_sizes(labels: pd.Series, spec: SplitSpec) -> None:
-    # Each split must see every class at least once for stratification (and per-class metrics) to mean anything.
-    smallest_share = min(spec.validation, spec.test)
-    needed = max(3, int(np.ceil(1.0 / smallest_share)))
+    needed = min_rows_per_class(spec)
     counts = labels.value_counts()
     small = counts[counts < needed]
     if not small.empty:
@@ -36,6 +39,8 @@ def split_frame(frame: pd.DataFrame, spec: SplitSpec, group_column: str | None =
     >>> sorted(parts)  # doctest: +SKIP
     ['test', 'train', 'validation']
     """
+    if "split" in frame.columns:  # the user's own assignment wins
+        return {name: frame[frame["split"] == name].reset_index(drop=True) for name in SPLITS}
     _check_class_sizes(frame["label"], spec)
     if group_column is None:
         # Whole-row counts from the full size, so a 15% share is 15% of the data, not of what is left.

@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from toolkit.config import PackConfig
+from toolkit.config import FieldSpec, PackConfig
+from toolkit.data.column_map import apply_input_map
+from toolkit.data.loading import read_table
 from toolkit.data.rendering import render_frame
+from toolkit.data.splits import SPLITS as SPLIT_NAMES
+from toolkit.data.splits import min_rows_per_class
 from toolkit.errors import DataError
 
 MAX_ERRORS_SHOWN = 20
@@ -43,6 +47,7 @@ class ValidationReport:
     rows_read: int = 0
     rows_kept: int = 0
     issues: list[Issue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Issue]:
@@ -61,6 +66,7 @@ class ValidationReport:
             "source": self.source,
             "rows_read": self.rows_read,
             "rows_kept": self.rows_kept,
+            "notes": self.notes,
             "issues": [asdict(i) for i in self.issues],
         }
 
@@ -86,32 +92,41 @@ def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and pd.isna(value)) or str(value).strip() == ""
 
 
-def validate_frame(raw: pd.DataFrame, config: PackConfig, source: str | Path) -> tuple[pd.DataFrame, ValidationReport]:
-    """Validate `raw` (as read from the user's file) and return the canonical frame and the report.
+def validate_frame(
+    raw: pd.DataFrame, config: PackConfig, source: str | Path
+) -> tuple[pd.DataFrame, ValidationReport, PackConfig]:
+    """Validate `raw` (as read from the user's file) and return the canonical frame, the report and the config
+    with the user's column map applied (it may add a group or split column).
 
     Errors are collected for every row; call `report.raise_if_errors()` to stop on them.
     """
     source = str(source)
     report = ValidationReport(source=source, rows_read=len(raw))
+    raw, config, notes = apply_input_map(raw, config, source)
+    report.notes.extend(notes)
     columns = config.columns
     required = [columns.text, columns.label] + [f.name for f in columns.fields if f.required]
-    if columns.group:
-        required.append(columns.group)
+    required += [c for c in (columns.group, columns.split) if c]
     missing = [c for c in required if c not in raw.columns]
-    if missing:
-        for name in missing:
-            report.issues.append(
-                Issue(
-                    "error",
-                    f"missing column {name!r}; columns found: {list(raw.columns)}; "
-                    f"the {config.name} pack needs: {required}",
-                    column=name,
-                )
+    for name in missing:
+        report.issues.append(
+            Issue(
+                "error",
+                f"missing column {name!r}; columns found: {list(raw.columns)}; "
+                f"the {config.name} pack needs: {required}",
+                column=name,
             )
-        return pd.DataFrame(), report
+        )
+    if missing:
+        return pd.DataFrame(), report, config
+    known = set(required) | {f.name for f in columns.fields} | {c for c in (columns.id,) if c}
+    for name in [c for c in raw.columns if c not in known]:
+        report.issues.append(Issue("warning", "column not used by the pack (ignored)", column=name))
+    for spec in columns.fields:
+        if spec.name not in raw.columns:
+            report.issues.append(Issue("warning", "optional column absent; rendered without it", column=spec.name))
 
-    labels = config.label_names
-    out = pd.DataFrame({"text": raw[columns.text].astype("string"), "label": raw[columns.label]})
+    out = pd.DataFrame({"text": raw[columns.text].astype("string")})
     out["id"] = (
         raw[columns.id].astype(str)
         if columns.id and columns.id in raw.columns
@@ -121,87 +136,186 @@ def validate_frame(raw: pd.DataFrame, config: PackConfig, source: str | Path) ->
         out["group"] = raw[columns.group].astype(str)
 
     bad_rows: set[int] = set()
+    limit = config.data_rules.max_text_chars
     for i, value in enumerate(raw[columns.text]):
         if _is_missing(value):
             report.issues.append(Issue("error", "empty text", row=i + 1, column=columns.text))
             bad_rows.add(i)
-    for i, value in enumerate(raw[columns.label]):
-        if _is_missing(value):
-            report.issues.append(
-                Issue("error", f"missing label; allowed: {', '.join(labels)}", row=i + 1, column=columns.label)
-            )
-            bad_rows.add(i)
-        elif str(value).strip() not in labels:
+        elif len(str(value)) > limit:
             report.issues.append(
                 Issue(
                     "error",
-                    f"unknown label {str(value)!r}; allowed: {', '.join(labels)}{_closest(str(value), labels)}",
+                    f"text of {len(str(value)):,} characters; at most {limit:,} allowed (data_rules.max_text_chars)",
                     row=i + 1,
-                    column=columns.label,
+                    column=columns.text,
                 )
             )
             bad_rows.add(i)
-    out["label"] = raw[columns.label].astype(str).str.strip()
-
-    for spec in columns.fields:
-        if spec.name not in raw.columns:
-            out[spec.name] = None
-            continue
-        values = raw[spec.name]
-        if spec.type == "category":
-            out[spec.name] = values.astype("string")
-            for i, value in enumerate(values):
-                if _is_missing(value):
-                    if spec.required:
-                        report.issues.append(Issue("error", "missing value", row=i + 1, column=spec.name))
-                        bad_rows.add(i)
-                elif spec.allowed and str(value) not in spec.allowed:
-                    report.issues.append(
-                        Issue(
-                            "error",
-                            f"value {str(value)!r} not allowed; allowed: {', '.join(spec.allowed)}"
-                            f"{_closest(str(value), spec.allowed)}",
-                            row=i + 1,
-                            column=spec.name,
-                        )
-                    )
-                    bad_rows.add(i)
-            continue
-        numbers = pd.to_numeric(values, errors="coerce")
-        for i, (value, number) in enumerate(zip(values, numbers, strict=True)):
-            if _is_missing(value):
-                if spec.required:
-                    report.issues.append(Issue("error", f"missing {spec.type} value", row=i + 1, column=spec.name))
-                    bad_rows.add(i)
-            elif pd.isna(number):
+    out["label"] = _check_labels(raw[columns.label], config, report, bad_rows)
+    if columns.split:
+        out["split"] = raw[columns.split].astype(str).str.strip().str.lower()
+        for i, value in enumerate(out["split"]):
+            if value not in SPLIT_NAMES:
                 report.issues.append(
                     Issue(
-                        "error", f"{str(value)!r} is not a number ({spec.type} expected)", row=i + 1, column=spec.name
+                        "error",
+                        f"split {value!r} not allowed; allowed: {', '.join(SPLIT_NAMES)}",
+                        row=i + 1,
+                        column=columns.split,
+                    )
+                )
+    for spec in columns.fields:
+        out[spec.name] = _check_field(raw, spec, report, bad_rows)
+
+    if report.errors:
+        return pd.DataFrame(), report, config
+    out["row"] = range(1, len(out) + 1)
+    unlabeled = out["label"].isna()
+    out = out[~unlabeled].reset_index(drop=True)
+    out = _drop_duplicates(out, report, config)
+    _check_class_balance(out, config, report)
+    if columns.split:
+        _check_leakage(out, report, columns.text)
+    report.rows_kept = len(out)
+    return out.reset_index(drop=True), report, config
+
+
+def _check_labels(values: pd.Series, config: PackConfig, report: ValidationReport, bad_rows: set[int]) -> list:
+    """Labels after the user's spelling map; empty labels are errors unless `input_map.drop_unlabeled` is set."""
+    labels = config.label_names
+    spelling = config.input_map.labels
+    lowered = {k.strip().lower(): v for k, v in spelling.items()}
+    column = config.columns.label
+    result: list[str | None] = []
+    for i, value in enumerate(values):
+        if _is_missing(value):
+            if config.input_map.drop_unlabeled:
+                report.issues.append(
+                    Issue("dropped", "no label (input_map.drop_unlabeled is on)", row=i + 1, column=column)
+                )
+            else:
+                report.issues.append(
+                    Issue("error", f"missing label; allowed: {', '.join(labels)}", row=i + 1, column=column)
+                )
+                bad_rows.add(i)
+            result.append(None)
+            continue
+        text = _label_text(value)
+        mapped = spelling.get(text, lowered.get(text.lower(), text))
+        if mapped not in labels:
+            hint = _closest(text, labels) if not spelling else f" (label map covers: {', '.join(spelling)})"
+            report.issues.append(
+                Issue("error", f"unknown label {text!r}; allowed: {', '.join(labels)}{hint}", row=i + 1, column=column)
+            )
+            bad_rows.add(i)
+        result.append(mapped)
+    return result
+
+
+def _label_text(value: object) -> str:
+    # JSONL and Parquet give numbers (ESI 3 may arrive as 3.0); a label map is written with "3".
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _check_field(raw: pd.DataFrame, spec: FieldSpec, report: ValidationReport, bad_rows: set[int]) -> pd.Series:
+    if spec.name not in raw.columns:
+        return pd.Series([None] * len(raw), dtype=object)
+    values = raw[spec.name]
+    if spec.type == "category":
+        for i, value in enumerate(values):
+            if _is_missing(value):
+                if spec.required:
+                    report.issues.append(Issue("error", "missing value", row=i + 1, column=spec.name))
+                    bad_rows.add(i)
+            elif spec.allowed and str(value) not in spec.allowed:
+                report.issues.append(
+                    Issue(
+                        "error",
+                        f"value {str(value)!r} not allowed; allowed: {', '.join(spec.allowed)}"
+                        f"{_closest(str(value), spec.allowed)}",
+                        row=i + 1,
+                        column=spec.name,
                     )
                 )
                 bad_rows.add(i)
-            elif spec.type == "int" and not float(number).is_integer():
-                report.issues.append(
-                    Issue("error", f"{value!r} is not a whole number (int expected)", row=i + 1, column=spec.name)
-                )
+        return values.astype("string")
+    numbers = pd.to_numeric(values, errors="coerce")
+    for i, (value, number) in enumerate(zip(values, numbers, strict=True)):
+        if _is_missing(value):
+            if spec.required:
+                report.issues.append(Issue("error", f"missing {spec.type} value", row=i + 1, column=spec.name))
                 bad_rows.add(i)
-        out[spec.name] = numbers.astype(float)
+        elif pd.isna(number):
+            report.issues.append(
+                Issue("error", f"{str(value)!r} is not a number ({spec.type} expected)", row=i + 1, column=spec.name)
+            )
+            bad_rows.add(i)
+        elif spec.type == "int" and not float(number).is_integer():
+            report.issues.append(
+                Issue("error", f"{value!r} is not a whole number (int expected)", row=i + 1, column=spec.name)
+            )
+            bad_rows.add(i)
+    return numbers.astype(float)
 
-    if report.errors:
-        return pd.DataFrame(), report
 
-    out = out.reset_index(drop=True)
-    out["row"] = range(1, len(out) + 1)
-    out = _drop_duplicates(out, report, config)
-    report.rows_kept = len(out)
-    return out.reset_index(drop=True), report
+def _check_class_balance(frame: pd.DataFrame, config: PackConfig, report: ValidationReport) -> None:
+    counts = frame["label"].value_counts()
+    needed = min_rows_per_class(config.split)
+    for label in config.label_names:
+        n = int(counts.get(label, 0))
+        if n == 0:
+            report.issues.append(
+                Issue(
+                    "warning",
+                    f"class {label!r} has no rows; it can be neither learned nor measured",
+                    column=config.columns.label,
+                )
+            )
+        elif n < needed:
+            report.issues.append(
+                Issue(
+                    "error",
+                    f"class {label!r} has {n} row(s); at least {needed} are needed to "
+                    f"split it {config.split.validation:.0%} / {config.split.test:.0%}",
+                    column=config.columns.label,
+                )
+            )
+    present = counts[counts > 0]
+    if len(present) >= 2 and present.min() / present.max() < config.data_rules.imbalance_warning_ratio:
+        report.issues.append(
+            Issue(
+                "warning",
+                f"heavy imbalance: {present.idxmin()!r} has {present.min()} rows against "
+                f"{present.max()} for {present.idxmax()!r}; consider class weights and read per-class recall",
+                column=config.columns.label,
+            )
+        )
+
+
+def _check_leakage(frame: pd.DataFrame, report: ValidationReport, text_column: str) -> None:
+    """With the user's own splits: the same text in two splits inflates test figures."""
+    first_split: dict[str, tuple[str, int]] = {}
+    for text, split, row in zip(frame["text"].str.strip().str.lower(), frame["split"], frame["row"], strict=True):
+        if text in first_split and first_split[text][0] != split:
+            other_split, other_row = first_split[text]
+            report.issues.append(
+                Issue(
+                    "error",
+                    f"leakage: same text as row {other_row} in split {other_split!r} but this row is in {split!r}",
+                    row=row,
+                    column=text_column,
+                )
+            )
+        first_split.setdefault(text, (split, row))
 
 
 def _drop_duplicates(frame: pd.DataFrame, report: ValidationReport, config: PackConfig) -> pd.DataFrame:
     """Exact repeats of the rendered input (text + fields) are dropped and listed; two labels for one input is an
     error. Rendered, not raw, text is the key: "chest pain" with two different sets of vitals is two cases."""
     text_column = config.columns.text
-    key = [t.strip().lower() for t in render_frame(frame, config.columns.fields)]
+    key = [t.strip().lower() for t in render_frame(frame, config.columns.fields, config.render)]
     keep = pd.Series(True, index=frame.index)
     first_row_of: dict[str, int] = {}
     label_of: dict[str, str] = {}
@@ -225,10 +339,8 @@ def _drop_duplicates(frame: pd.DataFrame, report: ValidationReport, config: Pack
     return frame[keep]
 
 
-def load_and_validate(path: str | Path, config: PackConfig) -> tuple[pd.DataFrame, ValidationReport]:
+def load_and_validate(path: str | Path, config: PackConfig) -> tuple[pd.DataFrame, ValidationReport, PackConfig]:
     """Read a file and validate it; raise DataError on the first error."""
-    from toolkit.data.loading import read_table
-
-    frame, report = validate_frame(read_table(path), config, path)
+    frame, report, config = validate_frame(read_table(path), config, path)
     report.raise_if_errors()
-    return frame, report
+    return frame, report, config

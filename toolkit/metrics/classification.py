@@ -10,7 +10,23 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from toolkit.config import TargetSpec
 
 
-def classification_metrics(y_true: Sequence[int], probs: np.ndarray, label_names: Sequence[str]) -> dict:
+def ordinal_error_rates(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
+    """Under- and over-triage rates for labels ordered from least to most urgent, as shares of all cases.
+
+    >>> ordinal_error_rates([2, 2, 1, 0], [1, 2, 2, 0])
+    {'under_triage_rate': 0.25, 'over_triage_rate': 0.25}
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = max(len(y_true), 1)
+    return {
+        "under_triage_rate": float(np.sum(y_pred < y_true) / n),
+        "over_triage_rate": float(np.sum(y_pred > y_true) / n),
+    }
+
+
+def classification_metrics(
+    y_true: Sequence[int], probs: np.ndarray, label_names: Sequence[str], ordinal: bool = False
+) -> dict:
     """Figures for argmax predictions of `probs` against `y_true` (label indices).
 
     >>> import numpy as np
@@ -22,7 +38,9 @@ def classification_metrics(y_true: Sequence[int], probs: np.ndarray, label_names
     y_pred = np.asarray(probs).argmax(axis=1)
     indices = list(range(len(label_names)))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=indices, zero_division=0)
+    extra = ordinal_error_rates(y_true, y_pred) if ordinal else {}
     return {
+        **extra,
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=indices, average="macro", zero_division=0)),
@@ -60,12 +78,14 @@ def check_targets(metrics: dict, targets: Sequence[TargetSpec]) -> list[dict]:
     results = []
     for target in targets:
         value = target_value(metrics, target)
+        bound, limit = target.bound
         results.append(
             {
                 "target": target.key,
-                "at_least": target.at_least,
+                "bound": bound,
+                "limit": limit,
                 "value": value,
-                "status": "PASS" if value >= target.at_least else "FAIL",
+                "status": "PASS" if target.is_met(value) else "FAIL",
             }
         )
     return results

@@ -49,11 +49,12 @@ def render_report(payload: dict) -> str:
             "",
             "## Targets (student, argmax decision; thresholds come with the evaluation stage later)",
             "",
-            "| target | at least | value | status |",
+            "| target | bound | value | status |",
             "|---|---|---|---|",
         ]
         for t in payload["targets"]:
-            lines.append(f"| {t['target']} | {t['at_least']:.2f} | {t['value']:.3f} | **{t['status']}** |")
+            bound = ("≥ " if t["bound"] == "at_least" else "≤ ") + f"{t['limit']:.2f}"
+            lines.append(f"| {t['target']} | {bound} | {t['value']:.3f} | **{t['status']}** |")
     for name, entry in models.items():
         m = entry["test"]
         lines += [

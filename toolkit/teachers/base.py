@@ -11,6 +11,7 @@ import numpy as np
 from toolkit.config import TeacherSpec
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
+from toolkit.packs import Pack
 
 
 @runtime_checkable
@@ -32,15 +33,23 @@ class Teacher(Protocol):
         """Write what is needed to use the teacher again."""
 
 
-def build_teacher(spec: TeacherSpec, label_names: Sequence[str], seed: int, max_length: int) -> Teacher:
-    """A teacher from its config entry, e.g. `{name: tfidf_lr, kind: sklearn}`."""
+def build_teacher(
+    spec: TeacherSpec, label_names: Sequence[str], seed: int, max_length: int, pack: Pack | None = None
+) -> Teacher:
+    """A teacher from its config entry, e.g. `{name: tfidf_lr, kind: sklearn}`; rule teachers use `pack`'s hook."""
     from toolkit.teachers.hf import HFTeacher
+    from toolkit.teachers.rules import RuleTeacher
     from toolkit.teachers.sklearn import SklearnTextTeacher
 
-    kinds = {"sklearn": SklearnTextTeacher, "hf": HFTeacher}
+    kinds = {"sklearn": SklearnTextTeacher, "hf": HFTeacher, "rules": RuleTeacher}
+    options = dict(spec.options)
+    if spec.kind == "rules":
+        if pack is None or not pack.has_hook("rules"):
+            raise ConfigError(f"teachers.{spec.name}: kind `rules` needs a pack with a `rules` hook in pack.yaml")
+        options["score"] = pack.hook("rules")
     try:
         return kinds[spec.kind](
-            name=spec.name, label_names=list(label_names), seed=seed, max_length=max_length, **spec.options
+            name=spec.name, label_names=list(label_names), seed=seed, max_length=max_length, **options
         )
     except TypeError as error:
         raise ConfigError(f"teachers.{spec.name}.options: {error}".replace("__init__() ", "")) from None

@@ -1,0 +1,93 @@
+"""Apply a user's column map and label spellings so that their file meets the pack's contract unchanged.
+
+--map "chiefcomplaint=text,acuity=label,subject_id=group,o2sat=spo2"
+--map "*=text,risk=label"           (a table with no free text: every other column rendered as `name: value`)
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from toolkit.config import COLUMN_ROLES, PackConfig
+from toolkit.errors import ConfigError, DataError
+
+EVERY_OTHER_COLUMN = "*"
+
+
+def parse_pairs(text: str, option: str) -> dict[str, str]:
+    """`"a=b,c=d"` -> {"a": "b", "c": "d"}; a bad item names the option and shows the expected form."""
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{option} {item!r}: expected FROM=TO pairs separated by commas, e.g. complaint=text")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _role_column(role: str, config: PackConfig) -> str:
+    columns = config.columns
+    return {
+        "text": columns.text,
+        "label": columns.label,
+        "id": columns.id or "id",
+        "group": columns.group or "group",
+        "split": columns.split or "split",
+    }[role]
+
+
+def apply_input_map(raw: pd.DataFrame, config: PackConfig, source: str) -> tuple[pd.DataFrame, PackConfig, list[str]]:
+    """The user's table renamed to the pack's columns, the config with any group / split column set, and notes."""
+    mapping = dict(config.input_map.columns)
+    if not mapping:
+        return raw, config, []
+    field_names = [f.name for f in config.columns.fields]
+    pack_columns = {config.columns.text, config.columns.label, *field_names}
+    allowed = sorted(set(COLUMN_ROLES) | pack_columns)
+    for user_column, target in mapping.items():
+        if user_column != EVERY_OTHER_COLUMN and user_column not in raw.columns:
+            raise DataError(
+                f"{source}: column map names column {user_column!r}, which is not in the file; "
+                f"columns found: {list(raw.columns)}"
+            )
+        if target not in allowed:
+            raise ConfigError(
+                f"column map {user_column}={target}: {target!r} is neither a role nor a column of the "
+                f"{config.name} pack; allowed: {', '.join(allowed)}"
+            )
+    if EVERY_OTHER_COLUMN in mapping:
+        if mapping[EVERY_OTHER_COLUMN] != "text":
+            raise ConfigError(f"column map *={mapping[EVERY_OTHER_COLUMN]}: `*` can only map to text")
+        del mapping[EVERY_OTHER_COLUMN]
+        for column in raw.columns:
+            mapping.setdefault(column, "text")
+
+    text_sources = [c for c, t in mapping.items() if t in ("text", config.columns.text)]
+    out = pd.DataFrame(index=raw.index)
+    notes = []
+    if len(text_sources) > 1:
+        out[config.columns.text] = [
+            "; ".join(
+                f"{c.replace('_', ' ')}: {v}"
+                for c, v in zip(text_sources, values, strict=True)
+                if isinstance(v, str) and v.strip() or not isinstance(v, str) and pd.notna(v)
+            )
+            for values in raw[text_sources].itertuples(index=False)
+        ]
+        notes.append(f"text rendered from {len(text_sources)} columns as `name: value` pairs")
+    updates: dict[str, str] = {}
+    for user_column, target in mapping.items():
+        if user_column in text_sources and len(text_sources) > 1:
+            continue
+        name = _role_column(target, config) if target in COLUMN_ROLES else target
+        if name in out.columns:
+            raise ConfigError(f"column map: two columns map to {target!r}; map each role or field once")
+        out[name] = raw[user_column]
+        if target in ("group", "split"):
+            updates[target] = name
+        notes.append(f"column {user_column!r} -> {name!r}")
+    for column in raw.columns:  # unmapped columns stay, so validation can report them as unused
+        if column not in mapping and column not in out.columns:
+            out[column] = raw[column]
+    columns = config.columns.model_copy(update=updates)
+    return out, config.model_copy(update={"columns": columns}), notes
