@@ -146,19 +146,32 @@ def example_data(
     domain: str = typer.Option(..., "--domain", "-d"),
     rows: int | None = typer.Option(None, "--rows", min=10, help="Default: the generator's own (the committed size)."),
     seed: int | None = typer.Option(None, "--seed"),
-    out: Path | None = typer.Option(None, "--out", help="Default: the pack's example_data path."),
+    out: Path | None = typer.Option(None, "--out", help="Folder (default: data_templates/<domain>)."),
 ) -> None:
-    """(Re)generate a pack's example data with its seeded synthetic generator."""
+    """(Re)generate a pack's data templates and example data with its seeded generator."""
+    from toolkit.data.templates import write_templates
     from toolkit.packs import load_pack
 
     pack = load_pack(domain)
-    generate = pack.hook("synthetic")
-    options = {k: v for k, v in {"n_rows": rows, "seed": seed}.items() if v is not None}
-    frame = generate(**options)
-    target = out or pack.resolve_path(pack.config.example_data or f"{pack.name}_example.csv")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(target, index=False)
-    console.print(f"wrote {len(frame)} rows to {target}")
+    folder = out or pack.resolve_path(f"data_templates/{pack.name}")
+    for path in write_templates(pack, folder, rows=rows, seed=seed):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+@friendly_errors
+def init(
+    name: str = typer.Argument(..., help="New pack name, e.g. insurance_claims."),
+    labels: str = typer.Option(..., "--labels", help="Comma-separated labels, in order, e.g. 'routine,review,fraud'."),
+    critical: str | None = typer.Option(None, "--critical", help="The label that must not be missed (default: last)."),
+    ordinal: bool = typer.Option(False, "--ordinal", help="Labels are ordered (e.g. severity levels)."),
+    folder: Path = typer.Option(Path("domains"), "--dir", help="Where packs live."),
+) -> None:
+    """Scaffold a new domain pack: pack.yaml, example-data generator, rule teacher, README."""
+    from toolkit.scaffold import scaffold_pack
+
+    target = scaffold_pack(name, folder, [x.strip() for x in labels.split(",") if x.strip()], critical, ordinal)
+    console.print(f"created {target}; next: domain-distill example-data --domain {name}")
 
 
 @app.command()

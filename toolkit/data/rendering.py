@@ -6,7 +6,6 @@ text model sees what a clinician or analyst would.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -34,7 +33,7 @@ def band_tag(value: float, field: FieldSpec) -> str | None:
 
 def render_field(value: object, field: FieldSpec) -> str | None:
     """`label value unit (tag)` for one field, or None when the value is missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     name = field.label or field.name.replace("_", " ")
     if field.type == "category":
@@ -57,7 +56,7 @@ def render_row(
     """
     rendered = {f.name: render_field(values.get(f.name), f) or "" for f in fields}
     joined = spec.field_separator.join(r for r in rendered.values() if r)
-    text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text).strip()
+    text = "" if text is None or (not isinstance(text, str) and pd.isna(text)) else str(text).strip()
     out = spec.template.format(text=text, fields=joined, **rendered)
     # A missing text or missing fields must not leave dangling separators behind.
     return out.strip().strip(spec.field_separator.strip() or " ").strip()
