@@ -56,9 +56,12 @@ def _parse_overrides(values: list[str]) -> dict[str, Any]:
 MAP_HELP = "Your columns -> roles (text, label, id, group, split) or pack fields, e.g. 'complaint=text,acuity=label'."
 LABELS_HELP = "Your label spellings -> the pack's labels, e.g. '1=emergent,2=emergent,3=urgent'."
 DROP_HELP = "Drop rows with an empty label (each is listed in the report) instead of stopping on them."
+CONFLICT_HELP = "Drop every row of an input that carries two labels (each is listed) instead of stopping on them."
 
 
-def _input_map_overrides(column_map: str | None, label_map: str | None, drop_unlabeled: bool) -> dict[str, Any]:
+def _input_map_overrides(
+    column_map: str | None, label_map: str | None, drop_unlabeled: bool, drop_conflicts: bool = False
+) -> dict[str, Any]:
     from toolkit.data.column_map import parse_pairs
 
     overrides: dict[str, Any] = {}
@@ -68,6 +71,8 @@ def _input_map_overrides(column_map: str | None, label_map: str | None, drop_unl
         overrides["input_map.labels"] = parse_pairs(label_map, "--labels")
     if drop_unlabeled:
         overrides["input_map.drop_unlabeled"] = True
+    if drop_conflicts:
+        overrides["input_map.drop_conflicting"] = True
     return overrides
 
 
@@ -87,13 +92,17 @@ def run(
     column_map: str | None = typer.Option(None, "--map", help=MAP_HELP),
     label_map: str | None = typer.Option(None, "--labels", help=LABELS_HELP),
     drop_unlabeled: bool = typer.Option(False, "--drop-unlabeled", help=DROP_HELP),
+    drop_conflicts: bool = typer.Option(False, "--drop-conflicts", help=CONFLICT_HELP),
 ) -> None:
     """Run the whole path: data -> teachers -> distill -> evaluate. Unchanged stages are skipped."""
     from toolkit.pipeline import RunRequest
     from toolkit.pipeline import run as run_pipeline
 
     started = time.perf_counter()
-    overrides = {**_parse_overrides(set_), **_input_map_overrides(column_map, label_map, drop_unlabeled)}
+    overrides = {
+        **_parse_overrides(set_),
+        **_input_map_overrides(column_map, label_map, drop_unlabeled, drop_conflicts),
+    }
     request = RunRequest(domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=overrides)
     result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False))
     console.print(f"\n[bold green]done[/] in {time.perf_counter() - started:.0f} s")
@@ -109,6 +118,7 @@ def validate(
     column_map: str | None = typer.Option(None, "--map", help=MAP_HELP),
     label_map: str | None = typer.Option(None, "--labels", help=LABELS_HELP),
     drop_unlabeled: bool = typer.Option(False, "--drop-unlabeled", help=DROP_HELP),
+    drop_conflicts: bool = typer.Option(False, "--drop-conflicts", help=CONFLICT_HELP),
     report_file: Path | None = typer.Option(None, "--report", help="Also write the full report as JSON here."),
 ) -> None:
     """Check a labeled file against a pack's data contract and list every problem with its row and column."""
@@ -118,7 +128,9 @@ def validate(
     from toolkit.packs import load_pack
 
     pack = load_pack(domain)
-    config = apply_overrides(pack.config, _input_map_overrides(column_map, label_map, drop_unlabeled), "options")
+    config = apply_overrides(
+        pack.config, _input_map_overrides(column_map, label_map, drop_unlabeled, drop_conflicts), "options"
+    )
     frame, report, config = validate_frame(read_table(file), config, file)
     if report_file:
         report_file.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")

@@ -82,6 +82,7 @@ class InputMapSpec(StrictModel):
     columns: dict[str, str] = {}
     labels: dict[str, str] = {}
     drop_unlabeled: bool = False  # rows with an empty label are dropped (and listed) instead of being errors
+    drop_conflicting: bool = False  # one input with two labels: drop (and list) all its rows instead of an error
 
 
 class DataRulesSpec(StrictModel):

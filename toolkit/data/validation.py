@@ -313,29 +313,52 @@ def _check_leakage(frame: pd.DataFrame, report: ValidationReport, text_column: s
 
 def _drop_duplicates(frame: pd.DataFrame, report: ValidationReport, config: PackConfig) -> pd.DataFrame:
     """Exact repeats of the rendered input (text + fields) are dropped and listed; two labels for one input is an
-    error. Rendered, not raw, text is the key: "chest pain" with two different sets of vitals is two cases."""
+    error, or, with `input_map.drop_conflicting`, every row of that input is dropped and listed. Rendered, not raw,
+    text is the key: "chest pain" with two different sets of vitals is two cases."""
     text_column = config.columns.text
     key = [t.strip().lower() for t in render_frame(frame, config.columns.fields, config.render)]
     keep = pd.Series(True, index=frame.index)
-    first_row_of: dict[str, int] = {}
-    label_of: dict[str, str] = {}
-    for index, (k, label, row) in enumerate(zip(key, frame["label"], frame["row"], strict=True)):
-        if k not in first_row_of:
-            first_row_of[k], label_of[k] = row, label
+    first_of: dict[str, tuple[int, int, str]] = {}  # key -> (position, row, label)
+    conflicted: set[str] = set()
+    for position, (k, label, row) in enumerate(zip(key, frame["label"], frame["row"], strict=True)):
+        if k not in first_of:
+            first_of[k] = (position, row, label)
             continue
-        if label_of[k] != label:
+        first_position, first_row, first_label = first_of[k]
+        if first_label == label and k not in conflicted:
+            report.issues.append(Issue("dropped", f"duplicate of row {first_row}", row=row, column=text_column))
+            keep.iloc[position] = False
+        elif config.input_map.drop_conflicting:
             report.issues.append(
                 Issue(
-                    "error",
-                    f"same text as row {first_row_of[k]} but label {label!r} instead of "
-                    f"{label_of[k]!r}; fix one of them",
+                    "dropped",
+                    f"same text as row {first_row} with another label ({label!r} vs "
+                    f"{first_label!r}); both dropped (input_map.drop_conflicting is on)",
                     row=row,
                     column=text_column,
                 )
             )
+            keep.iloc[position] = False
+            if k not in conflicted:
+                conflicted.add(k)
+                keep.iloc[first_position] = False
+                report.issues.append(
+                    Issue(
+                        "dropped",
+                        f"label conflicts with row {row}; dropped (input_map.drop_conflicting is on)",
+                        row=first_row,
+                        column=text_column,
+                    )
+                )
         else:
-            report.issues.append(Issue("dropped", f"duplicate of row {first_row_of[k]}", row=row, column=text_column))
-            keep.iloc[index] = False
+            report.issues.append(
+                Issue(
+                    "error",
+                    f"same text as row {first_row} but label {label!r} instead of {first_label!r}; fix one of them",
+                    row=row,
+                    column=text_column,
+                )
+            )
     return frame[keep]
 
 

@@ -8,12 +8,17 @@ from pathlib import Path
 from toolkit.errors import ConfigError
 
 TEMPLATES = Path(__file__).parent
-FILES = {"pack.yaml.tmpl": "pack.yaml", "synthetic.py.tmpl": "synthetic.py", "rules.py.tmpl": "rules.py",
-         "README.md.tmpl": "README.md"}
+FILES = {
+    "pack.yaml.tmpl": "pack.yaml",
+    "synthetic.py.tmpl": "synthetic.py",
+    "rules.py.tmpl": "rules.py",
+    "README.md.tmpl": "README.md",
+}
 
 
-def scaffold_pack(name: str, folder: Path, labels: list[str], critical: str | None = None,
-                  ordinal: bool = False) -> Path:
+def scaffold_pack(
+    name: str, folder: Path, labels: list[str], critical: str | None = None, ordinal: bool = False
+) -> Path:
     """Write `folder/name/` with a pack.yaml, a seeded example generator, a rule teacher and a README.
 
     >>> scaffold_pack("insurance_claims", Path("domains"), ["routine", "review", "fraud"])  # doctest: +SKIP
@@ -37,7 +42,8 @@ def scaffold_pack(name: str, folder: Path, labels: list[str], critical: str | No
         "ordinal": str(ordinal).lower(),
         "phrases": "\n".join(
             f'    "{label}": ["{label} sign one", "{label} sign two", "{label} sign three", "{label} sign four"],'
-            for label in labels),
+            for label in labels
+        ),
         "keywords": "\n".join(f'    "{label}": ["{label} sign"],' for label in labels),
     }
     target.mkdir(parents=True)
