@@ -43,7 +43,16 @@ def test_every_stage_writes_its_files(tiny_run) -> None:
 def test_metrics_cover_every_model_and_class(tiny_run) -> None:
     _, result = tiny_run
     models = result.metrics["models"]
-    assert set(models) == {"majority_baseline", "tfidf_lr", "tiny_bert", "teacher_ensemble", "student"}
+    assert set(models) == {
+        "majority_baseline",
+        "tfidf_lr",
+        "tiny_bert",
+        "ensemble_mean",
+        "ensemble_weighted",
+        "ensemble_confidence",
+        "ensemble_routing",
+        "student",
+    }
     for entry in models.values():
         test = entry["test"]
         assert set(test["per_class"]) == {"low", "medium", "high"}

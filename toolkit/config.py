@@ -127,8 +127,19 @@ class TargetSpec(StrictModel):
 
 class TeacherSpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["sklearn", "hf", "rules"]
+    kind: Literal["sklearn", "tabular", "hf", "llm", "openai", "rules"]
     options: dict[str, Any] = {}
+
+
+CHEAP_TEACHER_KINDS = ("sklearn", "tabular", "rules")
+
+
+class EnsembleSpec(StrictModel):
+    """How teachers' probabilities become the student's soft targets (every method is reported; this one is used)."""
+
+    method: Literal["mean", "weighted", "confidence", "routing"] = "weighted"
+    cheap: list[str] | None = None  # routing: teachers asked first; default: the sklearn, tabular and rules ones
+    sharpness: float = Field(default=2.0, ge=0.0, le=10.0)  # confidence weighting: confidence ** sharpness
 
 
 class LoraSpec(StrictModel):
@@ -184,6 +195,7 @@ class PackConfig(StrictModel):
     targets: list[TargetSpec] = []
     cost_matrix: list[list[float]] | None = None  # rows: true label, columns: predicted label, in label order
     teachers: list[TeacherSpec] = Field(min_length=1)
+    ensemble: EnsembleSpec = EnsembleSpec()
     student: StudentSpec = StudentSpec()
     distill: DistillSpec = DistillSpec()
     split: SplitSpec = SplitSpec()
@@ -218,6 +230,9 @@ class PackConfig(StrictModel):
         teacher_names = [t.name for t in self.teachers]
         if len(set(teacher_names)) != len(teacher_names):
             raise ValueError(f"teachers: names must be unique, got {teacher_names}")
+        unknown = [name for name in self.ensemble.cheap or [] if name not in teacher_names]
+        if unknown:
+            raise ValueError(f"ensemble.cheap: {unknown} are not teachers; teachers: {teacher_names}")
         return self
 
     @property

@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from toolkit.config import PackConfig, apply_overrides
+from toolkit.config import CHEAP_TEACHER_KINDS, PackConfig, apply_overrides
 from toolkit.data.loading import read_table
 from toolkit.data.rendering import render_frame
 from toolkit.data.splits import SPLITS, split_frame
@@ -41,7 +41,9 @@ from toolkit.metrics.classification import check_targets, classification_metrics
 from toolkit.metrics.report import write_metrics, write_report
 from toolkit.packs import Pack, load_pack
 from toolkit.teachers.base import build_teacher
-from toolkit.teachers.ensemble import average_probabilities
+from toolkit.teachers.cache import TeacherCache
+from toolkit.teachers.ensemble import average_probabilities, confidence_weighted, fit_routing, fit_weights
+from toolkit.teachers.labeling import label_texts
 from toolkit.transformer_models import load_tokenizer, predict_proba
 
 Log = Callable[[str], None]
@@ -69,6 +71,7 @@ class RunContext:
     fast: bool
     manifest: Manifest
     log: Log
+    progress: bool = True
 
     @property
     def labels(self) -> list[str]:
@@ -194,57 +197,129 @@ def load_split(ctx: RunContext, name: str) -> tuple[list[str], np.ndarray]:
     return frame["input"].tolist(), frame["label"].map(index).to_numpy()
 
 
+def load_split_with_rows(ctx: RunContext, name: str) -> Split:
+    """A split with its structured fields, for teachers that read them."""
+    frame = pd.read_parquet(ctx.path("data", f"{name}.parquet"))
+    index = {label: i for i, label in enumerate(ctx.labels)}
+    fields = [f.name for f in ctx.config.columns.fields if f.name in frame.columns]
+    return Split(frame["input"].tolist(), frame["label"].map(index).to_numpy(), rows=frame[fields])
+
+
 def load_probs(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as stored:
         return {name: stored[name] for name in SPLITS}
 
 
+ENSEMBLE_ROLES = {
+    "mean": "mean",
+    "weighted": "weights fitted on validation",
+    "confidence": "per-sample confidence",
+    "routing": "routed by difficulty",
+}
+
+
+def _fit_teacher(ctx: RunContext, spec, splits: dict[str, Split], fit_key: str):
+    """Build a teacher and fit it, or restore it when this run already fitted it with the same inputs."""
+    folder = ctx.path("teachers", spec.name)
+    marker = folder / "fitted.json"
+    set_seed(ctx.seed)
+    teacher = build_teacher(spec, ctx.labels, seed=ctx.seed, max_length=ctx.config.student.max_length, pack=ctx.pack)
+    if marker.is_file() and json.loads(marker.read_text())["key"] == fit_key:
+        teacher.load(folder)
+        ctx.log(f"teacher {spec.name}: fitted earlier in this run, restored")
+        return teacher
+    started = time.perf_counter()
+    ctx.log(f"teacher {spec.name} ({spec.kind}): fitting on {len(splits['train'].texts)} rows")
+    teacher.fit(splits["train"], splits["validation"], folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    teacher.save(folder)
+    marker.write_text(json.dumps({"key": fit_key, "seconds": round(time.perf_counter() - started, 2)}))
+    return teacher
+
+
 def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
-    """Fit each teacher on train, write its probabilities for every split, then average them."""
-    splits = {name: load_split(ctx, name) for name in SPLITS}
-    train = Split(*splits["train"])
-    validation = Split(*splits["validation"])
+    """Fit each teacher, label every split through the cache, then combine them every ensemble way."""
+    splits = {name: load_split_with_rows(ctx, name) for name in SPLITS}
+    all_texts = [t for name in SPLITS for t in splits[name].texts]
+    all_rows = pd.concat([splits[name].rows for name in SPLITS], ignore_index=True)
+    bounds = np.cumsum([0] + [len(splits[name].texts) for name in SPLITS])
+    cache = TeacherCache(ctx.path("teachers", "cache.sqlite"))
     summary: dict[str, dict] = {}
-    all_probs: list[np.ndarray] = []
+    per_teacher: list[dict[str, np.ndarray]] = []
+    y_val = splits["validation"].labels
     for spec in ctx.config.teachers:
-        folder = ctx.path("teachers", spec.name)
-        done_file = folder / "done.json"
-        teacher_key = fingerprint(stage_fingerprint, spec.model_dump(mode="json"))
-        if done_file.is_file() and json.loads(done_file.read_text())["key"] == teacher_key:
-            ctx.log(f"teacher {spec.name}: already labeled in this run, reusing its outputs")
-        else:
-            started = time.perf_counter()
-            ctx.log(f"teacher {spec.name} ({spec.kind}): training on {len(train.texts)} rows")
-            set_seed(ctx.seed)
-            teacher = build_teacher(
-                spec, ctx.labels, seed=ctx.seed, max_length=ctx.config.student.max_length, pack=ctx.pack
-            )
-            teacher.fit(train, validation, folder)
-            probs = {name: teacher.predict_proba(texts) for name, (texts, _) in splits.items()}
-            teacher.save(folder)
-            np.savez_compressed(folder / "probs.npz", **probs)
-            done_file.write_text(
-                json.dumps(
-                    {
-                        "key": teacher_key,
-                        "fingerprint": teacher.fingerprint(),
-                        "seconds": round(time.perf_counter() - started, 2),
-                    }
-                )
-            )
-        probs = load_probs(folder / "probs.npz")
-        all_probs.append(probs)
-        val_metrics = classification_metrics(validation.labels, probs["validation"], ctx.labels)
-        summary[spec.name] = {"kind": spec.kind, "validation_macro_f1": val_metrics["macro_f1"]}
-        ctx.log(f"teacher {spec.name}: validation macro F1 {val_metrics['macro_f1']:.3f}")
-    ensemble = {name: average_probabilities([p[name] for p in all_probs]) for name in SPLITS}
+        teacher = _fit_teacher(ctx, spec, splits, fingerprint(stage_fingerprint, spec.model_dump(mode="json")))
+        probs, stats = label_texts(
+            teacher,
+            all_texts,
+            cache,
+            rows=all_rows,
+            show_progress=ctx.progress,
+            description=f"labeling with {spec.name}",
+        )
+        by_split = {name: probs[bounds[k] : bounds[k + 1]] for k, name in enumerate(SPLITS)}
+        np.savez_compressed(ctx.path("teachers", spec.name, "probs.npz"), **by_split)
+        per_teacher.append(by_split)
+        val = classification_metrics(y_val, by_split["validation"], ctx.labels)
+        summary[spec.name] = {
+            "kind": spec.kind,
+            "validation_macro_f1": val["macro_f1"],
+            "labeling": {
+                "texts": stats.texts,
+                "from_cache": stats.from_cache,
+                "computed": stats.computed,
+                "seconds": round(stats.seconds, 2),
+                "texts_per_second": round(stats.texts_per_second, 1),
+            },
+        }
+        ctx.log(
+            f"teacher {spec.name}: validation macro F1 {val['macro_f1']:.3f}; labeled {stats.computed} texts "
+            f"({stats.from_cache} from cache) at {stats.texts_per_second:,.1f} texts/s"
+        )
+    cache.close()
+    ensembles = combine_teachers(ctx, per_teacher, y_val)
+    for method, (probs, details) in ensembles.items():
+        folder = ctx.path("teachers", f"ensemble_{method}")
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(folder / "probs.npz", **probs)
+        f1 = classification_metrics(y_val, probs["validation"], ctx.labels)["macro_f1"]
+        summary[f"ensemble_{method}"] = {"kind": "ensemble", "validation_macro_f1": f1, **details}
+        ctx.log(f"ensemble {method}: validation macro F1 {f1:.3f}")
+    chosen = ctx.config.ensemble.method
     ctx.path("teachers", "ensemble").mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(ctx.path("teachers", "ensemble", "probs.npz"), **ensemble)
-    ensemble_f1 = classification_metrics(validation.labels, ensemble["validation"], ctx.labels)["macro_f1"]
-    summary["ensemble"] = {"kind": "mean", "validation_macro_f1": ensemble_f1}
+    np.savez_compressed(ctx.path("teachers", "ensemble", "probs.npz"), **ensembles[chosen][0])
+    summary["student_learns_from"] = f"ensemble_{chosen}"
     ctx.path("teachers", "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    ctx.log(f"teacher ensemble (mean of {len(all_probs)}): validation macro F1 {ensemble_f1:.3f}")
     return {"teachers": summary}
+
+
+def combine_teachers(ctx: RunContext, per_teacher: list[dict[str, np.ndarray]], y_val: np.ndarray) -> dict:
+    """Every ensemble method's probabilities per split, with what was fitted on validation."""
+    specs = ctx.config.teachers
+    on = {name: [p[name] for p in per_teacher] for name in SPLITS}
+    weights = fit_weights(on["validation"], y_val)
+    named_weights = {spec.name: round(float(w), 4) for spec, w in zip(specs, weights, strict=True)}
+    cheap_names = ctx.config.ensemble.cheap or [s.name for s in specs if s.kind in CHEAP_TEACHER_KINDS]
+    routing = fit_routing(on["validation"], y_val, [i for i, s in enumerate(specs) if s.name in cheap_names])
+    sharp = ctx.config.ensemble.sharpness
+    return {
+        "mean": ({n: average_probabilities(on[n]) for n in SPLITS}, {}),
+        "weighted": ({n: average_probabilities(on[n], weights) for n in SPLITS}, {"weights": named_weights}),
+        "confidence": (
+            {n: confidence_weighted(on[n], weights, sharp) for n in SPLITS},
+            {"base_weights": named_weights, "sharpness": sharp},
+        ),
+        "routing": (
+            {n: routing.apply(on[n])[0] for n in SPLITS},
+            {
+                "cheap": [specs[i].name for i in routing.cheap],
+                "strong": [specs[i].name for i in routing.strong],
+                "threshold": round(routing.threshold, 4),
+                "hard_share_validation": round(routing.hard_share, 4),
+                "hard_share_train": round(float(routing.apply(on["train"])[1].mean()), 4),
+            },
+        ),
+    }
 
 
 def stage_distill(ctx: RunContext) -> dict:
@@ -306,7 +381,12 @@ def stage_evaluate(ctx: RunContext) -> dict:
     }
     for spec in ctx.config.teachers:
         sources[spec.name] = (f"teacher ({spec.kind})", load_probs(ctx.path("teachers", spec.name, "probs.npz")))
-    sources["teacher_ensemble"] = ("ensemble (mean)", load_probs(ctx.path("teachers", "ensemble", "probs.npz")))
+    for method, role in ENSEMBLE_ROLES.items():
+        used = " — the student's soft targets" if method == ctx.config.ensemble.method else ""
+        sources[f"ensemble_{method}"] = (
+            f"ensemble ({role}){used}",
+            load_probs(ctx.path("teachers", f"ensemble_{method}", "probs.npz")),
+        )
     sources["student"] = (
         "student (LoRA)" if ctx.config.student.lora else "student",
         load_probs(ctx.path("student", "probs.npz")),
@@ -361,7 +441,12 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
     hook_files = sorted({spec.partition(":")[0] for spec in c.hooks.values()})
     hook_digests = {name: file_digest(ctx.pack.root / name) for name in hook_files if (ctx.pack.root / name).is_file()}
     teachers = fingerprint(
-        "teachers", data, [t.model_dump(mode="json") for t in c.teachers], c.student.max_length, hook_digests
+        "teachers",
+        data,
+        [t.model_dump(mode="json") for t in c.teachers],
+        c.ensemble.model_dump(mode="json"),
+        c.student.max_length,
+        hook_digests,
     )
     distill = fingerprint("distill", teachers, c.student.model_dump(mode="json"), c.distill.model_dump(mode="json"))
     evaluate = fingerprint("evaluate", distill, [t.model_dump(mode="json") for t in c.targets])

@@ -69,16 +69,20 @@ def predict_logits(
     texts: Sequence[str],
     max_length: int,
     batch_size: int = 64,
+    bucket_by_length: bool = True,
 ) -> np.ndarray:
-    """Logits for `texts`, batched by similar length (less padding), returned in input order."""
+    """Logits for `texts`, returned in input order. Batches group texts of similar length (less padding) unless
+    `bucket_by_length` is off; on a GPU the forward pass runs in bf16."""
     model.eval()
-    order = np.argsort([len(t) for t in texts], kind="stable")
+    order = np.argsort([len(t) for t in texts], kind="stable") if bucket_by_length else np.arange(len(texts))
+    on_gpu = model.device.type == "cuda"
     chunks: list[np.ndarray] = []
     for start in range(0, len(texts), batch_size):
         batch = [texts[i] for i in order[start : start + batch_size]]
         encoded = tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         encoded = {k: v.to(model.device) for k, v in encoded.items()}
-        chunks.append(model(**encoded).logits.float().cpu().numpy())
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
+            chunks.append(model(**encoded).logits.float().cpu().numpy())
     logits = np.concatenate(chunks) if chunks else np.zeros((0, model.config.num_labels), dtype=np.float32)
     restored = np.empty_like(logits)
     restored[order] = logits

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.metrics import f1_score
 from transformers import EvalPrediction, PreTrainedTokenizerBase, set_seed
@@ -36,9 +37,12 @@ class FitSettings:
 
 @dataclass(frozen=True)
 class Split:
+    """One split's rendered inputs and label indices; `rows` holds the structured fields for tabular teachers."""
+
     texts: Sequence[str]
     labels: Sequence[int]
     teacher_probs: np.ndarray | None = None
+    rows: pd.DataFrame | None = None
 
 
 def _macro_f1(prediction: EvalPrediction) -> dict[str, float]:

@@ -1,20 +1,28 @@
-"""A transformer teacher: any `AutoModelForSequenceClassification`, fine-tuned on the training split."""
+"""A transformer teacher: any `AutoModelForSequenceClassification` by hub id or local path.
+
+If the checkpoint is not already a classifier for the pack's labels (its `id2label` differs), it is fine-tuned on
+the training split with the HF Trainer and saved in the run directory. It can also return hidden states and
+attention maps, for intermediate-layer distillation.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import pandas as pd
+import torch
 
 from toolkit.distill.fit import FitSettings, Split, fit_classifier, remove_checkpoints
-from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
+from toolkit.teachers.base import data_hash, stable_hash
+from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba, resolve_model
 
 
 class HFTeacher:
-    """Fine-tunes `model` (alias, folder or hub id) with cross-entropy, all weights trainable."""
+    """`fine_tune`: "auto" (only when the checkpoint does not already predict the pack's labels), "always", "never"."""
 
     def __init__(
         self,
@@ -26,6 +34,7 @@ class HFTeacher:
         epochs: float = 4.0,
         learning_rate: float = 5e-5,
         batch_size: int = 16,
+        fine_tune: Literal["auto", "always", "never"] = "auto",
     ) -> None:
         self.name = name
         self.label_names = label_names
@@ -36,13 +45,25 @@ class HFTeacher:
             "batch_size": batch_size,
             "max_length": max_length,
             "seed": seed,
+            "fine_tune": fine_tune,
         }
         self.tokenizer = load_tokenizer(model)
         self.model = load_classifier(model, label_names)
         self.history: list[dict] = []
-        self._data_hash = ""
+        self._data = "as-loaded"
+
+    def already_trained(self) -> bool:
+        """True when the checkpoint's own head already names the pack's labels, in order."""
+        config_path = Path(resolve_model(self.options["model"])) / "config.json"
+        if not config_path.is_file():
+            return False
+        id2label = json.loads(config_path.read_text()).get("id2label", {})
+        return [id2label.get(str(i)) for i in range(len(self.label_names))] == self.label_names
 
     def fit(self, train: Split, validation: Split, work_dir: Path) -> None:
+        mode = self.options["fine_tune"]
+        if mode == "never" or (mode == "auto" and self.already_trained()):
+            return
         o = self.options
         settings = FitSettings(
             epochs=o["epochs"],
@@ -52,16 +73,37 @@ class HFTeacher:
             seed=o["seed"],
         )
         self.history = fit_classifier(self.model, self.tokenizer, train, validation, settings, work_dir / "training")
-        self._data_hash = hashlib.sha256("\n".join(train.texts).encode()).hexdigest()[:16]
+        self._data = data_hash(train)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], rows: pd.DataFrame | None = None) -> np.ndarray:
         return predict_proba(self.model, self.tokenizer, texts, self.options["max_length"])
 
+    @torch.inference_mode()
+    def features(self, texts: Sequence[str]) -> dict[str, torch.Tensor | tuple[torch.Tensor, ...]]:
+        """Logits, hidden states (embeddings + every layer) and attention maps for a batch of texts."""
+        self.model.eval()
+        if self.model.config._attn_implementation != "eager":
+            self.model.set_attn_implementation("eager")  # fused attention kernels do not return the maps
+        encoded = self.tokenizer(
+            list(texts), truncation=True, max_length=self.options["max_length"], padding=True, return_tensors="pt"
+        ).to(self.model.device)
+        out = self.model(**encoded, output_hidden_states=True, output_attentions=True)
+        return {
+            "logits": out.logits,
+            "hidden_states": out.hidden_states,
+            "attentions": out.attentions,
+            "attention_mask": encoded["attention_mask"],
+        }
+
     def fingerprint(self) -> str:
-        payload = json.dumps({"kind": "hf", "options": self.options, "data": self._data_hash}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return stable_hash({"kind": "hf", "options": self.options, "data": self._data})
 
     def save(self, folder: Path) -> None:
         self.model.save_pretrained(folder / "model")
         self.tokenizer.save_pretrained(folder / "model")
+        (folder / "teacher.json").write_text(json.dumps({"data": self._data}))
         remove_checkpoints(folder / "training")
+
+    def load(self, folder: Path) -> None:
+        self.model = load_classifier(str(folder / "model"), self.label_names)
+        self._data = json.loads((folder / "teacher.json").read_text())["data"]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import log_loss
 
 from toolkit.distill.fit import Split
@@ -61,7 +62,7 @@ class RuleTeacher:
         losses = [log_loss(train.labels, self._softmax(points, s), labels=labels) for s in SCALES]
         self.scale = float(SCALES[int(np.argmin(losses))])
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], rows: pd.DataFrame | None = None) -> np.ndarray:
         return self._softmax(self._points(texts), self.scale)
 
     def fingerprint(self) -> str:
@@ -71,3 +72,6 @@ class RuleTeacher:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "rules.json").write_text(json.dumps({"scale": self.scale, "source_hash": self._source_hash}))
+
+    def load(self, folder: Path) -> None:
+        self.scale = float(json.loads((folder / "rules.json").read_text())["scale"])

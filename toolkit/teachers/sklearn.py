@@ -1,26 +1,70 @@
-"""A scikit-learn teacher over the rendered text: TF-IDF word and character n-grams + logistic regression.
+"""scikit-learn teachers: TF-IDF + logistic regression on the rendered text, and gradient boosting on the
+structured fields (the signal text models lose, e.g. on tabular credit data).
 
-Saved with joblib. Trust note: a joblib / pickle file runs code when loaded; load only files you produced.
+Saved with joblib. Trust note: a joblib / pickle file runs code when loaded; load only files this toolkit wrote
+for you, never one received from someone else.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import OrdinalEncoder
 
+from toolkit.config import FieldSpec
 from toolkit.distill.fit import Split
+from toolkit.errors import ConfigError
+from toolkit.teachers.base import data_hash, stable_hash
 
 
-class SklearnTextTeacher:
-    """TF-IDF + logistic regression; `C` and n-gram ranges are options in the pack config."""
+class _SklearnTeacher(ABC):
+    """Shared fit / save / load for teachers that wrap one scikit-learn pipeline."""
+
+    name: str
+    label_names: list[str]
+    options: dict
+    pipeline: Pipeline
+
+    @abstractmethod
+    def _features(self, texts: Sequence[str], rows: pd.DataFrame | None):
+        """What the pipeline reads: the texts, or the structured fields of the rows."""
+
+    def fit(self, train: Split, validation: Split, work_dir: Path) -> None:
+        self.pipeline.fit(self._features(train.texts, train.rows), np.asarray(train.labels))
+        self._data = data_hash(train)
+
+    def predict_proba(self, texts: Sequence[str], rows: pd.DataFrame | None = None) -> np.ndarray:
+        probs = np.zeros((len(texts), len(self.label_names)))
+        # columns follow the classes seen in training, which may miss a label: place them by index.
+        probs[:, self.pipeline.classes_] = self.pipeline.predict_proba(self._features(texts, rows))
+        return probs
+
+    def fingerprint(self) -> str:
+        return stable_hash({"kind": type(self).__name__, "options": self.options, "data": self._data})
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self.pipeline, folder / "model.joblib")
+        (folder / "teacher.json").write_text(json.dumps({"data": self._data, "options": self.options}, default=str))
+
+    def load(self, folder: Path) -> None:
+        self.pipeline = joblib.load(folder / "model.joblib")
+        self._data = json.loads((folder / "teacher.json").read_text())["data"]
+
+
+class SklearnTextTeacher(_SklearnTeacher):
+    """TF-IDF word (and optionally character) n-grams + logistic regression on the rendered text."""
 
     def __init__(
         self,
@@ -47,22 +91,80 @@ class SklearnTextTeacher:
                 ("lr", LogisticRegression(C=C, max_iter=4000, class_weight=class_weight, random_state=seed)),
             ]
         )
-        self._data_hash = ""
+        self._data = ""
 
-    def fit(self, train: Split, validation: Split, work_dir: Path) -> None:
-        self.pipeline.fit(list(train.texts), np.asarray(train.labels))
-        self._data_hash = hashlib.sha256("\n".join(train.texts).encode()).hexdigest()[:16]
+    def _features(self, texts: Sequence[str], rows: pd.DataFrame | None) -> list[str]:
+        return list(texts)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        probs = np.zeros((len(texts), len(self.label_names)))
-        # columns follow the classes seen in training, which may miss a label: place them by index.
-        probs[:, self.pipeline.classes_] = self.pipeline.predict_proba(list(texts))
-        return probs
 
-    def fingerprint(self) -> str:
-        payload = json.dumps({"kind": "sklearn", "options": self.options, "data": self._data_hash}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+class TabularTeacher(_SklearnTeacher):
+    """Gradient boosting on the pack's structured fields (numbers as they are, categories encoded); missing values
+    are handled natively. Needs the rows, not only the text."""
 
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.pipeline, folder / "model.joblib")
+    def __init__(
+        self,
+        name: str,
+        label_names: list[str],
+        seed: int,
+        max_length: int,
+        fields: Sequence[FieldSpec] = (),
+        max_iter: int = 300,
+        learning_rate: float = 0.05,
+        max_leaf_nodes: int = 15,
+        class_weight: str | None = "balanced",
+    ) -> None:
+        if not fields:
+            raise ConfigError(f"teachers.{name}: a tabular teacher needs the pack's structured fields (columns.fields)")
+        self.name = name
+        self.label_names = label_names
+        self.fields = list(fields)
+        self.options = {
+            "fields": [f.name for f in self.fields],
+            "max_iter": max_iter,
+            "learning_rate": learning_rate,
+            "max_leaf_nodes": max_leaf_nodes,
+            "class_weight": class_weight,
+        }
+        categories = [f.name for f in self.fields if f.type == "category"]
+        numbers = [f.name for f in self.fields if f.type != "category"]
+        encode = ColumnTransformer(
+            [
+                (
+                    "categories",
+                    OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
+                    categories,
+                ),
+                ("numbers", "passthrough", numbers),
+            ]
+        )
+        self.pipeline = Pipeline(
+            [
+                ("encode", encode),
+                (
+                    "gbm",
+                    HistGradientBoostingClassifier(
+                        max_iter=max_iter,
+                        learning_rate=learning_rate,
+                        max_leaf_nodes=max_leaf_nodes,
+                        class_weight=class_weight,
+                        categorical_features=list(range(len(categories))) or None,
+                        random_state=seed,
+                        early_stopping=False,
+                    ),
+                ),
+            ]
+        )
+        self._data = ""
+
+    def _features(self, texts: Sequence[str], rows: pd.DataFrame | None) -> pd.DataFrame:
+        if rows is None:
+            raise ConfigError(f"teacher {self.name}: a tabular teacher reads structured fields, and none were given")
+        frame = pd.DataFrame(index=range(len(rows)))
+        for spec in self.fields:
+            values = rows[spec.name] if spec.name in rows.columns else pd.Series([None] * len(rows))
+            frame[spec.name] = (
+                values.astype(object).where(values.notna(), np.nan)
+                if spec.type == "category"
+                else pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+            )
+        return frame
