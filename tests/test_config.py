@@ -56,7 +56,7 @@ def test_unknown_teacher_kind_lists_allowed_kinds() -> None:
     data = finance_dict()
     data["teachers"][0]["kind"] = "xgboost"
     with pytest.raises(
-        ConfigError, match=r"teachers.0.kind`: Input should be 'sklearn', 'hf' or 'rules' \(got 'xgboost'\)"
+        ConfigError, match=r"teachers.0.kind`: Input should be 'sklearn', 'tabular', 'hf', 'llm', 'openai' or 'rules' \(got 'xgboost'\)"
     ):
         validate_pack_config(data, "pack.yaml")
 

@@ -172,6 +172,29 @@ def example_data(
 
 @app.command()
 @friendly_errors
+def label(
+    run_dir: Path = typer.Option(..., "--run", help="A run folder whose teachers are fitted."),
+    teacher: str = typer.Option(..., "--teacher", help="Which of the run's teachers labels the pool."),
+    input_path: Path = typer.Option(..., "--input", help="Unlabeled CSV / JSONL / Parquet (same columns, no label)."),
+    output: Path = typer.Option(Path("pool_labels.parquet"), "--output", help="Where to write the probabilities."),
+) -> None:
+    """Label an unlabeled pool with a fitted teacher, through the run's cache (resumable; under `accelerate launch`
+    each process labels a share and the main process writes the file)."""
+    from toolkit.teachers.pool import is_main_process, label_pool
+
+    result = label_pool(run_dir, teacher, input_path)
+    if is_main_process():
+        output.parent.mkdir(parents=True, exist_ok=True)
+        result.frame.to_parquet(output, index=False)
+        s = result.stats
+        console.print(
+            f"labeled {s.texts} rows ({s.from_cache} from cache, {s.computed} computed"
+            f"{f', {s.texts_per_second:,.1f} texts/s' if s.computed else ''}) -> {output}"
+        )
+
+
+@app.command()
+@friendly_errors
 def init(
     name: str = typer.Argument(..., help="New pack name, e.g. insurance_claims."),
     labels: str = typer.Option(..., "--labels", help="Comma-separated labels, in order, e.g. 'routine,review,fraud'."),

@@ -93,10 +93,11 @@ def _is_missing(value: object) -> bool:
 
 
 def validate_frame(
-    raw: pd.DataFrame, config: PackConfig, source: str | Path
+    raw: pd.DataFrame, config: PackConfig, source: str | Path, labeled: bool = True
 ) -> tuple[pd.DataFrame, ValidationReport, PackConfig]:
     """Validate `raw` (as read from the user's file) and return the canonical frame, the report and the config
-    with the user's column map applied (it may add a group or split column).
+    with the user's column map applied (it may add a group or split column). `labeled=False` checks an
+    unlabeled pool: same contract, no label column.
 
     Errors are collected for every row; call `report.raise_if_errors()` to stop on them.
     """
@@ -105,7 +106,7 @@ def validate_frame(
     raw, config, notes = apply_input_map(raw, config, source)
     report.notes.extend(notes)
     columns = config.columns
-    required = [columns.text, columns.label] + [f.name for f in columns.fields if f.required]
+    required = [columns.text] + ([columns.label] if labeled else []) + [f.name for f in columns.fields if f.required]
     required += [c for c in (columns.group, columns.split) if c]
     missing = [c for c in required if c not in raw.columns]
     for name in missing:
@@ -151,7 +152,7 @@ def validate_frame(
                 )
             )
             bad_rows.add(i)
-    out["label"] = _check_labels(raw[columns.label], config, report, bad_rows)
+    out["label"] = _check_labels(raw[columns.label], config, report, bad_rows) if labeled else "(unlabeled)"
     if columns.split:
         out["split"] = raw[columns.split].astype(str).str.strip().str.lower()
         for i, value in enumerate(out["split"]):
@@ -173,7 +174,8 @@ def validate_frame(
     unlabeled = out["label"].isna()
     out = out[~unlabeled].reset_index(drop=True)
     out = _drop_duplicates(out, report, config)
-    _check_class_balance(out, config, report)
+    if labeled:
+        _check_class_balance(out, config, report)
     if columns.split:
         _check_leakage(out, report, columns.text)
     report.rows_kept = len(out)

@@ -112,7 +112,8 @@ def fit_routing(probabilities: Sequence[np.ndarray], y: Sequence[int], cheap: li
     )
     scores = difficulty([probabilities[i] for i in cheap])
     best = (float("inf"), 0.0)
-    for threshold in np.unique(np.quantile(scores, np.linspace(0.0, 1.0, 21))):
+    # -inf sends every input to the strong teachers; the largest quantile keeps every input with the cheap ones
+    for threshold in [-np.inf, *np.unique(np.quantile(scores, np.linspace(0.0, 1.0, 21)))]:
         routing.threshold = float(threshold)
         best = min(best, (log_loss(y, routing.apply(probabilities)[0]), float(threshold)))
     routing.threshold = best[1]

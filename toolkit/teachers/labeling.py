@@ -34,9 +34,11 @@ class LabelingStats:
 def process_share() -> tuple[int, int]:
     """(this process's index, number of processes) under Accelerate / torchrun; (0, 1) otherwise."""
     try:
+        import torch
         from accelerate import PartialState
 
-        state = PartialState()
+        # without a GPU, processes talk over gloo; accelerate needs to be told it is a CPU run
+        state = PartialState(cpu=not torch.cuda.is_available())
         return state.process_index, state.num_processes
     except (ImportError, ValueError, RuntimeError):
         return 0, 1
