@@ -79,8 +79,15 @@ def measure(fast: bool, workdir: Path) -> list[dict]:
         result = run(
             RunRequest(domain=pack, out=workdir / f"{pack}-{'fast' if fast else 'full'}", fast=fast), log=lambda _: None
         )
-        rows.append({"pack": pack, "fast": fast, "seconds": time.perf_counter() - started, "metrics": result.metrics})
+        rows.append({"pack": pack, "fast": fast, "seconds": time.perf_counter() - started, "metrics": result.metrics,
+                     "teachers": teacher_summary(result.run_dir)})
     return rows
+
+
+def teacher_summary(run_dir: Path) -> dict:
+    import json
+
+    return json.loads((run_dir / "teachers" / "summary.json").read_text())
 
 
 def measure_real(workdir: Path) -> list[dict]:
@@ -112,32 +119,22 @@ def measure_real(workdir: Path) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| pack | settings | wall time | model | test macro F1 | test accuracy | recall of critical class |",
-        "|---|---|---|---|---|---|---|",
+        "| data → pack | settings | wall time | model | test macro F1 | test accuracy | recall of critical class "
+        "| labeling texts/s (CPU) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         metrics = row["metrics"]
         critical = metrics["critical_label"]
         for i, (name, entry) in enumerate(metrics["models"].items()):
             test = entry["test"]
-            lead = (
-                [row["pack"], "--fast" if row["fast"] else "default", f"{row['seconds']:.0f} s"]
-                if i == 0
-                else ["", "", ""]
-            )
-            lines.append(
-                "| "
-                + " | ".join(
-                    lead
-                    + [
-                        name,
-                        f"{test['macro_f1']:.3f}",
-                        f"{test['accuracy']:.3f}",
-                        f"{test['per_class'][critical]['recall']:.3f} ({critical})",
-                    ]
-                )
-                + " |"
-            )
+            lead = [row["pack"], "--fast" if row["fast"] else "default", f"{row['seconds']:.0f} s"] if i == 0 else [
+                "", "", ""]
+            labeling = row["teachers"].get(name, {}).get("labeling", {})
+            speed = f"{labeling['texts_per_second']:,.0f}" if labeling.get("computed") else ""
+            cells = [name, f"{test['macro_f1']:.3f}", f"{test['accuracy']:.3f}",
+                     f"{test['per_class'][critical]['recall']:.3f} ({critical})", speed]
+            lines.append("| " + " | ".join(lead + cells) + " |")
     return "\n".join(lines)
 
 
