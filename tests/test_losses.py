@@ -50,10 +50,43 @@ def test_alpha_mixes_cross_entropy_and_kd() -> None:
     teacher = torch.tensor([[0.5, 0.2, 0.3]])
     ce = -math.log(math.exp(1.5) / (math.exp(1.5) + math.exp(-0.5) + 1.0))
     kd = hand_kd([1.5, -0.5, 0.0], [0.5, 0.2, 0.3], 2.0)
-    got = distillation_loss(logits, labels, teacher, temperature=2.0, alpha=0.25)
+    got, kd_term = distillation_loss(logits, labels, teacher, temperature=2.0, alpha=0.25)
     assert float(got) == pytest.approx(0.25 * ce + 0.75 * kd, rel=1e-5)
+    assert float(kd_term) == pytest.approx(kd, rel=1e-5)
 
 
 def test_without_teacher_the_loss_is_cross_entropy() -> None:
     logits = torch.tensor([[0.0, 0.0]])
-    assert float(distillation_loss(logits, torch.tensor([1]), None, 2.0, 0.5)) == pytest.approx(math.log(2))
+    loss, kd_term = distillation_loss(logits, torch.tensor([1]), None, 2.0, 0.5)
+    assert float(loss) == pytest.approx(math.log(2)) and kd_term is None
+
+
+def test_focal_loss_by_hand() -> None:
+    from toolkit.distill.losses import hard_label_loss
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    p = [math.exp(2) / (math.exp(2) + 1), math.exp(1) / (math.exp(1) + 1)]  # probability of the true class
+    expected = sum(-((1 - q) ** 2) * math.log(q) for q in p) / 2
+    assert float(hard_label_loss(logits, torch.tensor([0, 1]), focal_gamma=2.0)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_class_weights_weight_the_cross_entropy() -> None:
+    from toolkit.distill.losses import hard_label_loss
+
+    logits = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    weighted = hard_label_loss(logits, torch.tensor([0, 1]), class_weights=torch.tensor([1.0, 3.0]))
+    assert float(weighted) == pytest.approx(math.log(2))  # equal per-sample losses: weights cancel
+
+
+def test_hidden_and_attention_losses_ignore_padding() -> None:
+    from toolkit.distill.losses import attention_map_loss, hidden_state_loss
+
+    mask = torch.tensor([[1, 1, 0]])
+    student, teacher = torch.zeros(1, 3, 2), torch.zeros(1, 3, 2)
+    teacher[0, 0] = torch.tensor([1.0, 1.0])
+    teacher[0, 2] = torch.tensor([9.0, 9.0])  # padding: must not count
+    assert float(hidden_state_loss(student, teacher, mask)) == pytest.approx(2.0 / 4.0)
+    s_attn, t_attn = torch.zeros(1, 2, 3, 3), torch.zeros(1, 1, 3, 3)
+    t_attn[0, 0, 0, 0] = 1.0
+    # different head counts: both averaged over heads; 4 real (query, key) pairs
+    assert float(attention_map_loss(s_attn, t_attn, mask)) == pytest.approx(1.0 / 4.0)

@@ -153,15 +153,56 @@ class StudentSpec(StrictModel):
     model: str = "minilm"  # alias, hub id or local path
     lora: LoraSpec | None = LoraSpec()
     max_length: int = Field(default=128, ge=8, le=4096)
+    keep_layers: list[int] | None = None  # a smaller student: keep these encoder layers of `model` (DistilBERT-style)
+
+
+class ScheduleSpec(StrictModel):
+    """A value over training: constant, linear or cosine from `start` to `end`, or loss-adaptive (temperature)."""
+
+    kind: Literal["constant", "linear", "cosine", "adaptive"] = "constant"
+    start: float = Field(default=2.0, ge=0.0, le=20.0)
+    end: float = Field(default=2.0, ge=0.0, le=20.0)
+    high: float = Field(default=1.0, gt=0.0)  # adaptive: KD loss above this doubles T
+    low: float = Field(default=0.05, ge=0.0)  # adaptive: KD loss below this halves T
+
+
+class IntermediateSpec(StrictModel):
+    """Medium phase: match a transformer teacher's hidden states and attention maps at mapped layers.
+
+    `layer_map` pairs [teacher_layer, student_layer] (hidden-state index 0 is the embeddings); widths may differ:
+    a learned projection maps the student's width to the teacher's."""
+
+    teacher: str
+    layer_map: list[tuple[int, int]] = Field(min_length=1)
+    hidden_weight: float = Field(default=1.0, ge=0.0)  # gamma
+    attention_weight: float = Field(default=1.0, ge=0.0)  # beta
+
+
+class PhaseSpec(StrictModel):
+    """One phase of the recipe: coarse (soft targets at high T), medium (intermediate transfer), fine (hard-label
+    LoRA polish of the top layers)."""
+
+    name: Literal["coarse", "medium", "fine"]
+    epochs: float = Field(default=3.0, gt=0.0)
+    learning_rate: float | None = Field(default=None, gt=0.0, lt=1.0)  # default: the recipe's
+    top_layers: int = Field(default=2, ge=1)  # fine: how many top layers LoRA polishes
 
 
 class DistillSpec(StrictModel):
-    temperature: float = Field(default=2.0, gt=0.0, le=20.0)
+    temperature: float = Field(default=2.0, gt=0.0, le=20.0)  # used when no temperature_schedule is given
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)  # weight of the gold-label CE; (1 - alpha) goes to KL
-    epochs: float = Field(default=6.0, gt=0.0)
+    temperature_schedule: ScheduleSpec | None = None
+    alpha_schedule: ScheduleSpec | None = None
+    epochs: float = Field(default=6.0, gt=0.0)  # of the coarse phase when `phases` is not given
     learning_rate: float = Field(default=2e-3, gt=0.0, lt=1.0)
     batch_size: int = Field(default=16, ge=1)
     weight_decay: float = Field(default=0.01, ge=0.0)
+    phases: list[PhaseSpec] | None = None  # None: one coarse phase of `epochs`
+    intermediate: IntermediateSpec | None = None
+    class_weights: Literal["none", "balanced"] = "none"
+    focal_gamma: float = Field(default=0.0, ge=0.0, le=5.0)  # > 0: focal loss instead of CE on gold labels
+    early_stopping_patience: int | None = Field(default=3, ge=1)  # epochs without a better validation metric
+    primary_metric: Literal["macro_f1", "critical_recall", "accuracy"] = "macro_f1"
 
 
 class SplitSpec(StrictModel):
@@ -230,6 +271,17 @@ class PackConfig(StrictModel):
         teacher_names = [t.name for t in self.teachers]
         if len(set(teacher_names)) != len(teacher_names):
             raise ValueError(f"teachers: names must be unique, got {teacher_names}")
+        phases = [p.name for p in self.distill.phases or []]
+        if "medium" in phases and self.distill.intermediate is None:
+            raise ValueError("distill.phases: a `medium` phase needs `distill.intermediate` (teacher, layer_map)")
+        if self.distill.intermediate is not None:
+            kinds = {t.name: t.kind for t in self.teachers}
+            if kinds.get(self.distill.intermediate.teacher) != "hf":
+                hf = [name for name, kind in kinds.items() if kind == "hf"]
+                raise ValueError(
+                    f"distill.intermediate.teacher: {self.distill.intermediate.teacher!r} is not an hf "
+                    f"teacher of this pack; hf teachers: {hf}"
+                )
         unknown = [name for name in self.ensemble.cheap or [] if name not in teacher_names]
         if unknown:
             raise ValueError(f"ensemble.cheap: {unknown} are not teachers; teachers: {teacher_names}")

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from peft import PeftModel
 from sklearn.model_selection import train_test_split
 from transformers import set_seed
 from transformers.utils import logging as hf_logging
@@ -33,7 +34,8 @@ from toolkit.data.loading import read_table
 from toolkit.data.rendering import render_frame
 from toolkit.data.splits import SPLITS, split_frame
 from toolkit.data.validation import validate_frame
-from toolkit.distill.fit import FitSettings, Split, fit_classifier, remove_checkpoints
+from toolkit.distill.fit import Split, remove_checkpoints
+from toolkit.distill.recipe import phases_record, run_recipe
 from toolkit.distill.student import build_student, trainable_parameters
 from toolkit.errors import ConfigError, DataError
 from toolkit.manifest import Manifest, environment_versions, file_digest, fingerprint, machine_summary, now
@@ -323,50 +325,52 @@ def combine_teachers(ctx: RunContext, per_teacher: list[dict[str, np.ndarray]], 
 
 
 def stage_distill(ctx: RunContext) -> dict:
-    """Train the LoRA student on gold labels + the ensemble's soft targets; save adapter and merged model."""
+    """Train the student through the recipe's phases on gold labels + the ensemble's soft targets; save the
+    adapter (LoRA), the merged model, the phases and the per-step temperature / α trace."""
     splits = {name: load_split(ctx, name) for name in SPLITS}
     soft = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
-    spec, recipe = ctx.config.student, ctx.config.distill
+    spec = ctx.config.student
     set_seed(ctx.seed)
     tokenizer = load_tokenizer(spec.model)
     student = build_student(spec, ctx.labels)
     trainable, total = trainable_parameters(student)
+    recipe = ctx.config.distill
+    schedule = recipe.temperature_schedule
+    temperature = f"T {schedule.kind} {schedule.start:g}->{schedule.end:g}" if schedule else f"T={recipe.temperature}"
     ctx.log(
-        f"student {spec.model}: {trainable:,} of {total:,} parameters trainable "
-        f"({'LoRA r=' + str(spec.lora.r) if spec.lora else 'full fine-tuning'}), T={recipe.temperature}, "
-        f"alpha={recipe.alpha}, {recipe.epochs:g} epochs"
+        f"student {spec.model}{f' (layers {spec.keep_layers})' if spec.keep_layers else ''}: {trainable:,} of "
+        f"{total:,} parameters trainable ({'LoRA r=' + str(spec.lora.r) if spec.lora else 'full fine-tuning'}), "
+        f"{temperature}, alpha={recipe.alpha}"
     )
-    settings = FitSettings(
-        epochs=recipe.epochs,
-        learning_rate=recipe.learning_rate,
-        batch_size=recipe.batch_size,
-        max_length=spec.max_length,
-        seed=ctx.seed,
-        temperature=recipe.temperature,
-        alpha=recipe.alpha,
-        weight_decay=recipe.weight_decay,
-    )
-    work_dir = ctx.path("student", "training")
-    history = fit_classifier(
+    model, phases, history = run_recipe(
+        ctx.config,
         student,
         tokenizer,
         Split(*splits["train"], teacher_probs=soft["train"]),
         Split(*splits["validation"], teacher_probs=soft["validation"]),
-        settings,
-        work_dir,
+        ctx.path("student", "training"),
+        ctx.seed,
+        teacher_model_dir=lambda name: ctx.path("teachers", name, "model"),
+        log=ctx.log,
     )
-    if spec.lora is not None:
-        student.save_pretrained(ctx.path("student", "adapter"))
-        merged = student.merge_and_unload()
-    else:
-        merged = student
-    merged.save_pretrained(ctx.path("student", "merged"))
+    if isinstance(model, PeftModel):
+        model.save_pretrained(ctx.path("student", "adapter"))
+        model = model.merge_and_unload()
+    model.save_pretrained(ctx.path("student", "merged"))
     tokenizer.save_pretrained(ctx.path("student", "merged"))
-    probs = {name: predict_proba(merged, tokenizer, texts, spec.max_length) for name, (texts, _) in splits.items()}
+    probs = {name: predict_proba(model, tokenizer, texts, spec.max_length) for name, (texts, _) in splits.items()}
     np.savez_compressed(ctx.path("student", "probs.npz"), **probs)
     ctx.path("student", "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
-    remove_checkpoints(work_dir)
-    return {"trainable_parameters": trainable, "total_parameters": total}
+    ctx.path("student", "phases.json").write_text(json.dumps(phases_record(phases), indent=2), encoding="utf-8")
+    schedules = {
+        p.name: json.loads((p / "schedule.json").read_text())
+        for p in sorted(ctx.path("student", "training").glob("*-*"))
+        if (p / "schedule.json").is_file()
+    }
+    ctx.path("student", "schedule.json").write_text(json.dumps(schedules), encoding="utf-8")
+    for folder in ctx.path("student", "training").glob("*-*"):
+        remove_checkpoints(folder)
+    return {"trainable_parameters": trainable, "total_parameters": total, "phases": phases_record(phases)}
 
 
 def stage_evaluate(ctx: RunContext) -> dict:

@@ -1,11 +1,12 @@
 """Train a sequence classifier on gold labels and, optionally, teacher soft targets (one code path for both).
 
-Checkpoints are written every epoch and the best epoch on validation macro F1 is kept; a killed run resumes from
-its last checkpoint.
+Checkpoints are written every epoch; the best epoch on the validation metric is kept, training stops early when
+it stops improving, and a killed run resumes from its last checkpoint.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import f1_score
-from transformers import EvalPrediction, PreTrainedTokenizerBase, set_seed
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+from transformers import EarlyStoppingCallback, EvalPrediction, PreTrainedTokenizerBase, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from toolkit.config import ScheduleSpec
 from toolkit.distill.batches import EncodedExamples, PaddingCollator
-from toolkit.distill.trainer import DistillationArguments, DistillationTrainer
+from toolkit.distill.schedules import Schedule
+from toolkit.distill.trainer import DistillationArguments, DistillationTrainer, IntermediateTransfer
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,13 @@ class FitSettings:
     alpha: float = 1.0
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
+    temperature_schedule: ScheduleSpec | None = None
+    alpha_schedule: ScheduleSpec | None = None
+    class_weights: str = "none"  # "none" | "balanced"
+    focal_gamma: float = 0.0
+    early_stopping_patience: int | None = None
+    primary_metric: str = "macro_f1"  # "macro_f1" | "critical_recall" | "accuracy"
+    critical_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,9 +55,28 @@ class Split:
     rows: pd.DataFrame | None = None
 
 
-def _macro_f1(prediction: EvalPrediction) -> dict[str, float]:
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    return {"macro_f1": float(f1_score(prediction.label_ids, logits.argmax(-1), average="macro", zero_division=0))}
+def _metrics(critical_index: int | None):
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        y, predicted = prediction.label_ids, logits.argmax(-1)
+        out = {
+            "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+            "accuracy": float(accuracy_score(y, predicted)),
+        }
+        if critical_index is not None:
+            out["critical_recall"] = float(
+                recall_score(y, predicted, labels=[critical_index], average="macro", zero_division=0)
+            )
+        return out
+
+    return compute
+
+
+def balanced_class_weights(labels: Sequence[int], n_classes: int) -> torch.Tensor:
+    """n / (C · count) per class, as scikit-learn's "balanced"; classes absent from training get weight 1."""
+    counts = np.bincount(np.asarray(labels), minlength=n_classes).astype(float)
+    weights = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def fit_classifier(
@@ -57,8 +86,10 @@ def fit_classifier(
     validation: Split,
     settings: FitSettings,
     work_dir: Path,
+    intermediate: IntermediateTransfer | None = None,
 ) -> list[dict]:
-    """Train `model` in place (best validation epoch restored) and return the Trainer's log history."""
+    """Train `model` in place (best validation epoch restored) and return the Trainer's log history; the per-step
+    temperature / α / KD-loss trace is written to `work_dir/schedule.json`."""
     set_seed(settings.seed)
     steps_per_epoch = max(1, int(np.ceil(len(train.texts) / settings.batch_size)))
     args = DistillationArguments(
@@ -71,11 +102,12 @@ def fit_classifier(
         warmup_steps=int(settings.warmup_ratio * steps_per_epoch * settings.epochs),
         temperature=settings.temperature,
         alpha=settings.alpha,
+        focal_gamma=settings.focal_gamma,
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model="macro_f1",
+        metric_for_best_model=settings.primary_metric,
         greater_is_better=True,
         logging_steps=max(1, steps_per_epoch // 4),
         label_names=["labels"],
@@ -84,7 +116,13 @@ def fit_classifier(
         seed=settings.seed,
         data_seed=settings.seed,
         dataloader_pin_memory=torch.cuda.is_available(),
-        save_only_model=False,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+    )
+    n_classes = int(model.config.num_labels)
+    callbacks = (
+        [EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience)]
+        if settings.early_stopping_patience
+        else []
     )
     trainer = DistillationTrainer(
         model=model,
@@ -94,10 +132,17 @@ def fit_classifier(
             tokenizer, validation.texts, validation.labels, settings.max_length, validation.teacher_probs
         ),
         data_collator=PaddingCollator(tokenizer),
-        compute_metrics=_macro_f1,
+        compute_metrics=_metrics(settings.critical_index),
+        callbacks=callbacks,
+        temperature_schedule=Schedule(settings.temperature_schedule) if settings.temperature_schedule else None,
+        alpha_schedule=Schedule(settings.alpha_schedule) if settings.alpha_schedule else None,
+        class_weights=balanced_class_weights(train.labels, n_classes) if settings.class_weights == "balanced" else None,
+        intermediate=intermediate,
     )
     resume_from = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
     trainer.train(resume_from_checkpoint=resume_from)
+    if trainer.is_world_process_zero():
+        (work_dir / "schedule.json").write_text(json.dumps(trainer.schedule_log))
     return trainer.state.log_history
 
 

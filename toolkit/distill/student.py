@@ -41,8 +41,13 @@ def head_modules(model: torch.nn.Module) -> list[str]:
     return [name for name in ("pooler", "pre_classifier") if name in names]
 
 
-def add_lora(model: torch.nn.Module, spec: LoraSpec) -> PeftModel:
-    """Wrap `model` with LoRA adapters; the classification head (and pooler) stay fully trainable."""
+def add_lora(model: torch.nn.Module, spec: LoraSpec, top_layers: int | None = None) -> PeftModel:
+    """Wrap `model` with LoRA adapters; the classification head (and pooler) stay fully trainable. With
+    `top_layers`, only the top layers get adapters (the fine phase's polish)."""
+    layers = None
+    if top_layers is not None:
+        n_layers = len(encoder_layers(model)[1])
+        layers = list(range(max(0, n_layers - top_layers), n_layers))
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=spec.r,
@@ -50,16 +55,66 @@ def add_lora(model: torch.nn.Module, spec: LoraSpec) -> PeftModel:
         lora_dropout=spec.dropout,
         target_modules=spec.target_modules or lora_target_modules(model),
         modules_to_save=head_modules(model) or None,
+        layers_to_transform=layers,
     )
     return get_peft_model(model, config)
 
 
+LAYER_PATHS = (
+    "bert.encoder.layer",
+    "roberta.encoder.layer",
+    "electra.encoder.layer",
+    "deberta.encoder.layer",
+    "distilbert.transformer.layer",
+    "model.layers",
+    "transformer.h",
+)
+
+
+def encoder_layers(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList]:
+    """The path and ModuleList of the encoder's transformer layers."""
+    for path in LAYER_PATHS:
+        node = model
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if isinstance(node, torch.nn.ModuleList):
+            return path, node
+    raise ConfigError(
+        f"cannot find the transformer layers of a {getattr(model.config, 'model_type', '?')!r} model; "
+        f"known layouts: {', '.join(LAYER_PATHS)}"
+    )
+
+
+def keep_layers(model: torch.nn.Module, keep: Sequence[int]) -> torch.nn.Module:
+    """A smaller model made of a subset of the layers, initialised from them (DistilBERT-style)."""
+    path, layers = encoder_layers(model)
+    if not keep or any(i < 0 or i >= len(layers) for i in keep) or list(keep) != sorted(set(keep)):
+        raise ConfigError(f"student.keep_layers: {list(keep)}; give increasing indices in 0..{len(layers) - 1}")
+    kept = torch.nn.ModuleList(layers[i] for i in keep)
+    parent = model
+    for part in path.split(".")[:-1]:
+        parent = getattr(parent, part)
+    setattr(parent, path.split(".")[-1], kept)
+    for new_index, layer in enumerate(kept):  # attention layers that know their index (caches) must follow
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = new_index
+    for key in ("num_hidden_layers", "n_layers", "n_layer"):
+        if hasattr(model.config, key):
+            setattr(model.config, key, len(kept))
+    return model
+
+
 def build_student(spec: StudentSpec, label_names: Sequence[str]) -> torch.nn.Module:
-    """The student model, LoRA-wrapped unless `spec.lora` is None (full fine-tuning).
+    """The student model: optionally layer-truncated, LoRA-wrapped unless `spec.lora` is None (full fine-tuning).
 
     >>> student = build_student(StudentSpec(model="minilm"), ["low", "medium", "high"])  # doctest: +SKIP
     """
     model = load_classifier(spec.model, label_names)
+    if spec.keep_layers is not None:
+        model = keep_layers(model, spec.keep_layers)
     return model if spec.lora is None else add_lora(model, spec.lora)
 
 

@@ -1,17 +1,23 @@
-"""The distillation trainer: a `transformers.Trainer` whose loss mixes gold labels and teacher soft targets.
+"""The distillation trainer: a `transformers.Trainer` whose loss mixes gold labels, teacher soft targets and,
+optionally, intermediate-layer transfer.
 
-Inheriting the HF Trainer gives logging, checkpoints, resume, mixed precision and DDP / DeepSpeed for free;
-only `compute_loss` changes. Teacher probabilities come with each batch (read from the run's teacher outputs),
-so no teacher forward pass runs inside the loop.
+    loss = α·CE(gold) + (1−α)·T²·KL(teacher_T ‖ student_T) + β·attention loss + γ·hidden-state loss
+
+Inheriting the HF Trainer gives logging, checkpoints, resume, mixed precision and DDP / DeepSpeed for free; only
+`compute_loss` (and the optimizer, to train the width projections) change. Soft targets come with each batch
+(read from the run's cached teacher outputs), so no teacher forward pass runs inside the loop unless
+intermediate transfer needs one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from transformers import Trainer, TrainingArguments
 
-from toolkit.distill.losses import distillation_loss
+from toolkit.distill.losses import attention_map_loss, distillation_loss, hidden_state_loss
+from toolkit.distill.schedules import Schedule
 
 
 @dataclass
@@ -19,20 +25,111 @@ class DistillationArguments(TrainingArguments):
     """`TrainingArguments` plus the distillation knobs."""
 
     temperature: float = field(default=2.0, metadata={"help": "softening temperature T of the KL term"})
-    alpha: float = field(default=0.5, metadata={"help": "weight of the gold-label cross-entropy; 1 - alpha goes to KL"})
+    alpha: float = field(default=0.5, metadata={"help": "weight of the gold-label cross-entropy; 1 - alpha to KL"})
+    focal_gamma: float = field(default=0.0, metadata={"help": "> 0: focal loss on gold labels"})
+
+
+@dataclass
+class IntermediateTransfer:
+    """A transformer teacher and which of its layers the student's layers imitate."""
+
+    teacher: torch.nn.Module
+    layer_map: list[tuple[int, int]]  # (teacher hidden-state index, student hidden-state index); 0 = embeddings
+    hidden_weight: float = 1.0
+    attention_weight: float = 1.0
 
 
 class DistillationTrainer(Trainer):
-    """Trainer with loss α·CE(gold) + (1−α)·T²·KL(teacher_T ‖ student_T).
-
-    Batches without `teacher_probs` train on gold labels alone, so the same trainer fine-tunes teachers.
-    """
+    """Trainer with the loss above. Batches without `teacher_probs` train on gold labels alone, so the same trainer
+    fine-tunes teachers. Temperature and α follow their schedules and are logged every step in `schedule_log`."""
 
     args: DistillationArguments
+
+    def __init__(
+        self,
+        *args,
+        temperature_schedule: Schedule | None = None,
+        alpha_schedule: Schedule | None = None,
+        class_weights: torch.Tensor | None = None,
+        intermediate: IntermediateTransfer | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.temperature_schedule = temperature_schedule
+        self.alpha_schedule = alpha_schedule
+        self.class_weights = class_weights
+        self.intermediate = intermediate
+        self.schedule_log: list[dict] = []
+        self._last_kd: float | None = None
+        self.projections = torch.nn.ModuleList()
+        if intermediate is not None:
+            intermediate.teacher.eval().requires_grad_(False).to(self.args.device)
+            s_width = self.model.config.hidden_size
+            t_width = intermediate.teacher.config.hidden_size
+            self.projections = torch.nn.ModuleList(
+                torch.nn.Linear(s_width, t_width) for _ in intermediate.layer_map
+            ).to(self.args.device)
+
+    def create_optimizer(self, model=None):
+        optimizer = super().create_optimizer(model)
+        params = list(self.projections.parameters())
+        known = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if params and id(params[0]) not in known:  # the width projections learn with the student
+            optimizer.add_param_group({"params": params, "weight_decay": 0.0})
+        return optimizer
+
+    def _current(self) -> tuple[float, float]:
+        progress = self.state.global_step / max(1, self.state.max_steps)
+        temperature = (
+            self.temperature_schedule.value(progress, self._last_kd)
+            if self.temperature_schedule
+            else self.args.temperature
+        )
+        alpha = self.alpha_schedule.value(progress) if self.alpha_schedule else self.args.alpha
+        return temperature, alpha
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
         labels = inputs.pop("labels")
         teacher_probs = inputs.pop("teacher_probs", None)
-        outputs = model(**inputs)
-        loss = distillation_loss(outputs.logits, labels, teacher_probs, self.args.temperature, self.args.alpha)
+        temperature, alpha = self._current()
+        inter = self.intermediate
+        want_attention = inter is not None and inter.attention_weight > 0
+        outputs = model(**inputs, output_hidden_states=inter is not None, output_attentions=want_attention)
+        weights = None if self.class_weights is None else self.class_weights.to(outputs.logits.device)
+        loss, kd = distillation_loss(
+            outputs.logits, labels, teacher_probs, temperature, alpha, weights, self.args.focal_gamma
+        )
+        parts = {"kd": float(kd) if kd is not None else None}
+        if inter is not None:
+            extra = self._intermediate_loss(outputs, inputs, want_attention)
+            loss = loss + extra
+            parts["intermediate"] = float(extra)
+        if model.training:
+            self._last_kd = parts["kd"]
+            self.schedule_log.append(
+                {"step": self.state.global_step, "temperature": temperature, "alpha": alpha, **parts}
+            )
         return (loss, outputs) if return_outputs else loss
+
+    def _intermediate_loss(self, outputs, inputs, want_attention: bool) -> torch.Tensor:
+        inter = self.intermediate
+        with torch.no_grad():
+            teacher_out = inter.teacher(**inputs, output_hidden_states=True, output_attentions=want_attention)
+        mask = inputs["attention_mask"]
+        total = outputs.logits.new_zeros(())
+        for projection, (t_layer, s_layer) in zip(self.projections, inter.layer_map, strict=True):
+            student_hidden = projection(outputs.hidden_states[s_layer])
+            total = total + inter.hidden_weight * hidden_state_loss(
+                student_hidden, teacher_out.hidden_states[t_layer], mask
+            )
+            if want_attention and t_layer > 0 and s_layer > 0:  # attention i produces hidden state i + 1
+                total = total + inter.attention_weight * attention_map_loss(
+                    outputs.attentions[s_layer - 1], teacher_out.attentions[t_layer - 1], mask
+                )
+        return total
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if self.schedule_log and "loss" in logs:
+            last = self.schedule_log[-1]
+            logs = {**logs, "temperature": round(last["temperature"], 4), "alpha": round(last["alpha"], 4)}
+        super().log(logs, *args, **kwargs)
