@@ -144,17 +144,21 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="also run the real data sets of ../shared/datasets")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
+    # the code measured is the code at the start of the run
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "toolkit", "domains"], capture_output=True, text=True,
+                           cwd=ROOT).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         rows = measure(True, Path(tmp))
         if args.full:
             rows += measure(False, Path(tmp))
         if args.real:
             rows += measure_real(Path(tmp))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
     section = "\n".join(
         [
             START,
-            f"Machine: {cpu_name()}, {os.cpu_count()} cores, no GPU · date {date.today()} · commit {commit.strip()} · "
+            f"Machine: {cpu_name()}, {os.cpu_count()} cores, no GPU · date {date.today()} · commit {commit.strip()}"
+        f"{' (with uncommitted changes)' if dirty else ''} · "
             f"command: `.venv/bin/python bench/skeleton.py{' --full' if args.full else ''}"
             f"{' --real' if args.real else ''} --write`",
             "",

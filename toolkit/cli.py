@@ -105,6 +105,10 @@ def run(
     }
     request = RunRequest(domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=overrides)
     result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False))
+    from toolkit.distributed import is_main_process
+
+    if not is_main_process():
+        return
     console.print(f"\n[bold green]done[/] in {time.perf_counter() - started:.0f} s")
     console.print(f"report:  {result.report_path}")
     console.print(f"metrics: {result.run_dir / 'report' / 'metrics.json'}")
@@ -180,7 +184,8 @@ def label(
 ) -> None:
     """Label an unlabeled pool with a fitted teacher, through the run's cache (resumable; under `accelerate launch`
     each process labels a share and the main process writes the file)."""
-    from toolkit.teachers.pool import is_main_process, label_pool
+    from toolkit.distributed import is_main_process
+    from toolkit.teachers.pool import label_pool
 
     result = label_pool(run_dir, teacher, input_path)
     if is_main_process():

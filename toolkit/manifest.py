@@ -100,6 +100,10 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
+        from toolkit.distributed import is_main_process
+
+        if not is_main_process():  # one writer under accelerate / torchrun
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a crash mid-write never leaves a truncated manifest behind.
         temporary = self.path.with_suffix(".json.tmp")

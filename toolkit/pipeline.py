@@ -37,6 +37,7 @@ from toolkit.data.validation import validate_frame
 from toolkit.distill.fit import Split, remove_checkpoints
 from toolkit.distill.recipe import phases_record, run_recipe
 from toolkit.distill.student import build_student, trainable_parameters
+from toolkit.distributed import barrier, is_main_process
 from toolkit.errors import ConfigError, DataError
 from toolkit.manifest import Manifest, environment_versions, file_digest, fingerprint, machine_summary, now
 from toolkit.metrics.classification import check_targets, classification_metrics, majority_probabilities
@@ -226,16 +227,20 @@ def _fit_teacher(ctx: RunContext, spec, splits: dict[str, Split], fit_key: str):
     marker = folder / "fitted.json"
     set_seed(ctx.seed)
     teacher = build_teacher(spec, ctx.labels, seed=ctx.seed, max_length=ctx.config.student.max_length, pack=ctx.pack)
-    if marker.is_file() and json.loads(marker.read_text())["key"] == fit_key:
+    fitted_before = marker.is_file() and json.loads(marker.read_text())["key"] == fit_key
+    barrier()  # every process decided before the main one writes the marker
+    if fitted_before:
         teacher.load(folder)
         ctx.log(f"teacher {spec.name}: fitted earlier in this run, restored")
         return teacher
     started = time.perf_counter()
     ctx.log(f"teacher {spec.name} ({spec.kind}): fitting on {len(splits['train'].texts)} rows")
     teacher.fit(splits["train"], splits["validation"], folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    teacher.save(folder)
-    marker.write_text(json.dumps({"key": fit_key, "seconds": round(time.perf_counter() - started, 2)}))
+    if is_main_process():
+        folder.mkdir(parents=True, exist_ok=True)
+        teacher.save(folder)
+        marker.write_text(json.dumps({"key": fit_key, "seconds": round(time.perf_counter() - started, 2)}))
+    barrier()
     return teacher
 
 
@@ -260,7 +265,8 @@ def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
             description=f"labeling with {spec.name}",
         )
         by_split = {name: probs[bounds[k] : bounds[k + 1]] for k, name in enumerate(SPLITS)}
-        np.savez_compressed(ctx.path("teachers", spec.name, "probs.npz"), **by_split)
+        if is_main_process():
+            np.savez_compressed(ctx.path("teachers", spec.name, "probs.npz"), **by_split)
         per_teacher.append(by_split)
         val = classification_metrics(y_val, by_split["validation"], ctx.labels)
         summary[spec.name] = {
@@ -281,17 +287,17 @@ def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
     cache.close()
     ensembles = combine_teachers(ctx, per_teacher, y_val)
     for method, (probs, details) in ensembles.items():
-        folder = ctx.path("teachers", f"ensemble_{method}")
-        folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / "probs.npz", **probs)
         f1 = classification_metrics(y_val, probs["validation"], ctx.labels)["macro_f1"]
         summary[f"ensemble_{method}"] = {"kind": "ensemble", "validation_macro_f1": f1, **details}
         ctx.log(f"ensemble {method}: validation macro F1 {f1:.3f}")
     chosen = ctx.config.ensemble.method
-    ctx.path("teachers", "ensemble").mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(ctx.path("teachers", "ensemble", "probs.npz"), **ensembles[chosen][0])
     summary["student_learns_from"] = f"ensemble_{chosen}"
-    ctx.path("teachers", "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if is_main_process():
+        for method, (probs, _) in [*ensembles.items(), ("", ensembles[chosen])]:
+            folder = ctx.path("teachers", f"ensemble_{method}" if method else "ensemble")
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(folder / "probs.npz", **probs)
+        ctx.path("teachers", "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return {"teachers": summary}
 
 
@@ -353,6 +359,8 @@ def stage_distill(ctx: RunContext) -> dict:
         teacher_model_dir=lambda name: ctx.path("teachers", name, "model"),
         log=ctx.log,
     )
+    if not is_main_process():  # every process trained (DDP); the main one writes the results
+        return {}
     if isinstance(model, PeftModel):
         model.save_pretrained(ctx.path("student", "adapter"))
         model = model.merge_and_unload()
@@ -457,10 +465,13 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
     return {"data": data, "teachers": teachers, "distill": distill, "evaluate": evaluate}
 
 
+MAIN_PROCESS_STAGES = ("data", "evaluate")
+
+
 def run(request: RunRequest, log: Log = print) -> RunResult:
     """Run every stage whose inputs changed; return where the report is."""
     hf_logging.set_verbosity_error()
-    ctx = prepare_context(request, log)
+    ctx = prepare_context(request, log if is_main_process() else (lambda _: None))
     fingerprints = _stage_fingerprints(ctx)
     stages: dict[str, Callable[[], dict]] = {
         "data": lambda: stage_data(ctx),
@@ -468,13 +479,17 @@ def run(request: RunRequest, log: Log = print) -> RunResult:
         "distill": lambda: stage_distill(ctx),
         "evaluate": lambda: stage_evaluate(ctx),
     }
+    main = is_main_process()
     for name, stage in stages.items():
         if ctx.manifest.stage_is_current(name, fingerprints[name]):
-            log(f"[{name}] unchanged since the last run, skipped")
+            ctx.log(f"[{name}] unchanged since the last run, skipped")
             continue
-        log(f"[{name}] running")
+        ctx.log(f"[{name}] running")
         started = time.perf_counter()
-        details = stage()
-        ctx.manifest.record_stage(name, fingerprints[name], time.perf_counter() - started, **details)
+        # under accelerate / torchrun every process trains and labels; data and evaluation run once
+        details = stage() if main or name not in MAIN_PROCESS_STAGES else {}
+        barrier()
+        if main:
+            ctx.manifest.record_stage(name, fingerprints[name], time.perf_counter() - started, **details)
     metrics = json.loads(ctx.path("report", "metrics.json").read_text(encoding="utf-8"))
     return RunResult(run_dir=ctx.run_dir, report_path=ctx.path("report", "report.md"), metrics=metrics)

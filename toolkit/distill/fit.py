@@ -117,6 +117,7 @@ def fit_classifier(
         data_seed=settings.seed,
         dataloader_pin_memory=torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        use_cpu=not torch.cuda.is_available(),  # also what makes several CPU processes train with DDP (gloo)
     )
     n_classes = int(model.config.num_labels)
     callbacks = (

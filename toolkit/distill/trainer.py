@@ -99,11 +99,11 @@ class DistillationTrainer(Trainer):
         loss, kd = distillation_loss(
             outputs.logits, labels, teacher_probs, temperature, alpha, weights, self.args.focal_gamma
         )
-        parts = {"kd": float(kd) if kd is not None else None}
+        parts = {"kd": float(kd.detach()) if kd is not None else None}
         if inter is not None:
             extra = self._intermediate_loss(outputs, inputs, want_attention)
             loss = loss + extra
-            parts["intermediate"] = float(extra)
+            parts["intermediate"] = float(extra.detach())
         if model.training:
             self._last_kd = parts["kd"]
             self.schedule_log.append(

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from toolkit.distributed import barrier, process_share
 from toolkit.teachers.base import Teacher
 from toolkit.teachers.cache import TeacherCache, text_hash
 
@@ -29,25 +30,6 @@ class LabelingStats:
     @property
     def texts_per_second(self) -> float:
         return self.computed / self.seconds if self.seconds > 0 else float("nan")
-
-
-def process_share() -> tuple[int, int]:
-    """(this process's index, number of processes) under Accelerate / torchrun; (0, 1) otherwise."""
-    try:
-        import torch
-        from accelerate import PartialState
-
-        # without a GPU, processes talk over gloo; accelerate needs to be told it is a CPU run
-        state = PartialState(cpu=not torch.cuda.is_available())
-        return state.process_index, state.num_processes
-    except (ImportError, ValueError, RuntimeError):
-        return 0, 1
-
-
-def _wait_for_everyone() -> None:
-    from accelerate import PartialState
-
-    PartialState().wait_for_everyone()
 
 
 def label_texts(
@@ -66,12 +48,14 @@ def label_texts(
     started = time.perf_counter()
     key = teacher.fingerprint()
     hashes = [text_hash(t) for t in texts]
+    rank, world = process_share()
+    barrier()  # every process reads the cache in the same state, so their shares fit together
     cached = cache.get(key, texts)
     first_missing: dict[str, int] = {}
     for i, h in enumerate(hashes):
         if h not in cached and h not in first_missing:
             first_missing[h] = i
-    rank, world = process_share()
+    barrier()  # ... and nobody writes before all have read
     todo = list(first_missing.values())[rank::world]
     computed = 0
     with Progress(
@@ -94,7 +78,7 @@ def label_texts(
             rate = computed / max(time.perf_counter() - started, 1e-9)
             progress.update(task, advance=len(batch), rate=f"{rate:,.1f} texts/s")
     if world > 1:
-        _wait_for_everyone()
+        barrier()
         cached = cache.get(key, texts)
     else:
         cached.update(cache.get(key, [texts[i] for i in first_missing.values()]))

@@ -22,7 +22,7 @@ from toolkit.manifest import MANIFEST_NAME
 from toolkit.packs import load_pack
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
-from toolkit.teachers.labeling import LabelingStats, label_texts, process_share
+from toolkit.teachers.labeling import LabelingStats, label_texts
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,3 @@ def label_pool(run_dir: Path, teacher_name: str, input_path: Path, show_progress
         out[f"p_{label}"] = probs[:, k]
     out["predicted"] = np.asarray(config.label_names)[probs.argmax(axis=1)]
     return PoolLabels(frame=out, stats=stats)
-
-
-def is_main_process() -> bool:
-    return process_share()[0] == 0

@@ -1,0 +1,30 @@
+"""Which process am I? One place for the rank logic, so that `domain-distill run` works unchanged under
+`accelerate launch` / `torchrun`: every process trains (DDP through the HF Trainer) and labels its share, the main
+process alone writes shared files, and the others wait for it at barriers."""
+
+from __future__ import annotations
+
+
+def _state():
+    import torch
+    from accelerate import PartialState
+
+    # Without a GPU, processes talk over gloo and accelerate must be told it is a CPU run. The state is shared
+    # (and may be re-made by the HF Trainer), so it is asked for afresh every time.
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def process_share() -> tuple[int, int]:
+    """(this process's index, number of processes); (0, 1) when not launched distributed."""
+    state = _state()
+    return state.process_index, state.num_processes
+
+
+def is_main_process() -> bool:
+    return process_share()[0] == 0
+
+
+def barrier() -> None:
+    """Wait until every process gets here (no-op for a single process)."""
+    if process_share()[1] > 1:
+        _state().wait_for_everyone()
