@@ -15,27 +15,53 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, 32-wide BERT classifier with MiniLM's tokenizer, saved like any checkpoint."""
+def make_bert(folder: Path, hidden: int = 32, layers: int = 2, heads: int = 2) -> Path:
+    """A small BERT classifier built from a config, with MiniLM's tokenizer, saved like any checkpoint."""
+    import torch
     from transformers import BertConfig, BertForSequenceClassification
 
     from toolkit.transformer_models import load_tokenizer
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = load_tokenizer("minilm")
+    torch.manual_seed(1)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=2 * hidden,
         max_position_embeddings=128,
         num_labels=3,
     )
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide BERT classifier."""
+    return make_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def accelerate_launch(processes: int = 2) -> list[str]:
+    """accelerate's multi-process launcher for `python -m ...`; without GPUs the processes use gloo on the CPU."""
+    import sys
+
+    return [
+        str(Path(sys.executable).with_name("accelerate")),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -22,28 +22,9 @@ from toolkit.errors import ConfigError
 from toolkit.pipeline import RunRequest, run
 from toolkit.transformer_models import load_classifier, load_tokenizer
 
-from .conftest import REPO_ROOT, tiny_overrides
+from .conftest import REPO_ROOT, make_bert, tiny_overrides
 
 LABELS = ["low", "medium", "high"]
-
-
-def make_bert(folder: Path, hidden: int, layers: int, heads: int = 2) -> Path:
-    from transformers import BertConfig, BertForSequenceClassification
-
-    tokenizer = load_tokenizer("minilm")
-    torch.manual_seed(1)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=128,
-        num_labels=3,
-    )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from toolkit.pipeline import RunRequest, run
 
-from .conftest import tiny_overrides
+from .conftest import accelerate_launch, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -25,18 +24,7 @@ def test_two_process_run_matches_one_process(tmp_path: Path, tiny_model_dir: Pat
     )
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     command = [
-        str(Path(sys.executable).with_name("accelerate")),
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "-m",
+        *accelerate_launch(2),
         "toolkit.cli",
         "run",
         "--domain",

@@ -20,7 +20,7 @@ from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import label_texts
 
-from .conftest import REPO_ROOT, tiny_overrides
+from .conftest import REPO_ROOT, accelerate_launch, tiny_overrides
 from .openai_server import FakeOpenAI
 
 LABELS = ["low", "medium", "high"]
@@ -96,23 +96,8 @@ def test_two_processes_label_a_pool_like_one(tmp_path: Path, tiny_model_dir: Pat
         copy = tmp_path / f"run{processes}"
         subprocess.run(["cp", "-r", str(run_dir), str(copy)], check=True)
         (copy / "teachers" / "cache.sqlite").unlink()
-        # accelerate's multi-process launcher; without GPUs the processes fall back to gloo on the CPU
-        launch = [
-            str(Path(sys.executable).with_name("accelerate")),
-            "launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            "-m",
-        ]
         command = [
-            *(launch if processes == 2 else [sys.executable, "-m"]),
+            *(accelerate_launch(2) if processes == 2 else [sys.executable, "-m"]),
             "toolkit.cli",
             "label",
             "--run",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -62,6 +63,17 @@ def test_tabular_teacher_learns_from_the_structured_fields(finance_splits, tmp_p
     assert classification_metrics(held_out.labels, probs, LABELS)["macro_f1"] > 0.55
     with pytest.raises(ConfigError, match="reads structured fields, and none were given"):
         teacher.predict_proba(held_out.texts[:2])
+
+
+def test_tabular_teacher_leaves_out_fields_the_data_never_has(tmp_path) -> None:
+    pack = load_pack("medical_triage")
+    teacher = build_teacher(TeacherSpec(name="gbm", kind="tabular"), pack.config.label_names, 0, 64, pack=pack)
+    rows = pd.DataFrame({"heart_rate": [80.0 + i for i in range(30)]})  # no age, no other vital at all
+    teacher.fit(Split([""] * 30, [i % 3 for i in range(30)], rows=rows), Split([], []), tmp_path)
+    assert teacher.options["fields_used"] == ["heart_rate"]
+    empty = build_teacher(TeacherSpec(name="gbm", kind="tabular"), pack.config.label_names, 0, 64, pack=pack)
+    empty.fit(Split([""] * 30, [0] * 20 + [1] * 10, rows=pd.DataFrame(index=range(30))), Split([], []), tmp_path)
+    np.testing.assert_allclose(empty.predict_proba([""], rows=rows.iloc[:1]), [[2 / 3, 1 / 3, 0.0]])
 
 
 def test_sklearn_teacher_saves_and_loads_to_the_same_outputs(finance_splits, tmp_path) -> None:

@@ -16,6 +16,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -60,7 +61,8 @@ class _SklearnTeacher(ABC):
 
     def load(self, folder: Path) -> None:
         self.pipeline = joblib.load(folder / "model.joblib")
-        self._data = json.loads((folder / "teacher.json").read_text())["data"]
+        saved = json.loads((folder / "teacher.json").read_text())
+        self._data, self.options = saved["data"], saved["options"]
 
 
 class SklearnTextTeacher(_SklearnTeacher):
@@ -118,6 +120,7 @@ class TabularTeacher(_SklearnTeacher):
         self.name = name
         self.label_names = label_names
         self.fields = list(fields)
+        self.seed = seed
         self.options = {
             "fields": [f.name for f in self.fields],
             "max_iter": max_iter,
@@ -125,36 +128,37 @@ class TabularTeacher(_SklearnTeacher):
             "max_leaf_nodes": max_leaf_nodes,
             "class_weight": class_weight,
         }
-        categories = [f.name for f in self.fields if f.type == "category"]
-        numbers = [f.name for f in self.fields if f.type != "category"]
-        encode = ColumnTransformer(
-            [
-                (
-                    "categories",
-                    OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
-                    categories,
-                ),
-                ("numbers", "passthrough", numbers),
-            ]
-        )
-        self.pipeline = Pipeline(
-            [
-                ("encode", encode),
-                (
-                    "gbm",
-                    HistGradientBoostingClassifier(
-                        max_iter=max_iter,
-                        learning_rate=learning_rate,
-                        max_leaf_nodes=max_leaf_nodes,
-                        class_weight=class_weight,
-                        categorical_features=list(range(len(categories))) or None,
-                        random_state=seed,
-                        early_stopping=False,
-                    ),
-                ),
-            ]
-        )
+        self.pipeline = self._pipeline(self.fields)
         self._data = ""
+
+    def _pipeline(self, fields: list[FieldSpec]) -> Pipeline:
+        categories = [f.name for f in fields if f.type == "category"]
+        numbers = [f.name for f in fields if f.type != "category"]
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
+        encode = ColumnTransformer([("categories", encoder, categories), ("numbers", "passthrough", numbers)])
+        o = self.options
+        gbm = HistGradientBoostingClassifier(
+            max_iter=o["max_iter"],
+            learning_rate=o["learning_rate"],
+            max_leaf_nodes=o["max_leaf_nodes"],
+            class_weight=o["class_weight"],
+            categorical_features=list(range(len(categories))) or None,
+            random_state=self.seed,
+            early_stopping=False,
+        )
+        return Pipeline([("encode", encode), ("gbm", gbm)])
+
+    def fit(self, train: Split, validation: Split, work_dir: Path) -> None:
+        """Fields absent from the training data (e.g. vitals a data set never records) are left out; with none
+        left, the teacher predicts the training class shares, and the fitted ensemble weights discount it."""
+        frame = self._features(train.texts, train.rows)
+        present = [f for f in self.fields if frame[f.name].notna().any()]
+        if not present:
+            self.pipeline = Pipeline([("prior", DummyClassifier(strategy="prior"))])
+        elif len(present) < len(self.fields):
+            self.pipeline = self._pipeline(present)
+        self.options["fields_used"] = [f.name for f in present]
+        super().fit(train, validation, work_dir)
 
     def _features(self, texts: Sequence[str], rows: pd.DataFrame | None) -> pd.DataFrame:
         if rows is None:
