@@ -9,6 +9,7 @@ through a pack with only a column / label map; `--write` replaces the section of
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -79,14 +80,19 @@ def measure(fast: bool, workdir: Path) -> list[dict]:
         result = run(
             RunRequest(domain=pack, out=workdir / f"{pack}-{'fast' if fast else 'full'}", fast=fast), log=lambda _: None
         )
-        rows.append({"pack": pack, "fast": fast, "seconds": time.perf_counter() - started, "metrics": result.metrics,
-                     "teachers": teacher_summary(result.run_dir)})
+        rows.append(
+            {
+                "pack": pack,
+                "fast": fast,
+                "seconds": time.perf_counter() - started,
+                "metrics": result.metrics,
+                "teachers": teacher_summary(result.run_dir),
+            }
+        )
     return rows
 
 
 def teacher_summary(run_dir: Path) -> dict:
-    import json
-
     return json.loads((run_dir / "teachers" / "summary.json").read_text())
 
 
@@ -112,6 +118,7 @@ def measure_real(workdir: Path) -> list[dict]:
                 "fast": True,
                 "seconds": time.perf_counter() - started,
                 "metrics": result.metrics,
+                "teachers": teacher_summary(result.run_dir),
             }
         )
     return rows
@@ -128,12 +135,20 @@ def table(rows: list[dict]) -> str:
         critical = metrics["critical_label"]
         for i, (name, entry) in enumerate(metrics["models"].items()):
             test = entry["test"]
-            lead = [row["pack"], "--fast" if row["fast"] else "default", f"{row['seconds']:.0f} s"] if i == 0 else [
-                "", "", ""]
+            lead = (
+                [row["pack"], "--fast" if row["fast"] else "default", f"{row['seconds']:.0f} s"]
+                if i == 0
+                else ["", "", ""]
+            )
             labeling = row["teachers"].get(name, {}).get("labeling", {})
             speed = f"{labeling['texts_per_second']:,.0f}" if labeling.get("computed") else ""
-            cells = [name, f"{test['macro_f1']:.3f}", f"{test['accuracy']:.3f}",
-                     f"{test['per_class'][critical]['recall']:.3f} ({critical})", speed]
+            cells = [
+                name,
+                f"{test['macro_f1']:.3f}",
+                f"{test['accuracy']:.3f}",
+                f"{test['per_class'][critical]['recall']:.3f} ({critical})",
+                speed,
+            ]
             lines.append("| " + " | ".join(lead + cells) + " |")
     return "\n".join(lines)
 
@@ -146,19 +161,23 @@ def main() -> None:
     args = parser.parse_args()
     # the code measured is the code at the start of the run
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "toolkit", "domains"], capture_output=True, text=True,
-                           cwd=ROOT).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "toolkit", "domains"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         rows = measure(True, Path(tmp))
         if args.full:
             rows += measure(False, Path(tmp))
         if args.real:
             rows += measure_real(Path(tmp))
+    # the raw figures first, so that a formatting slip never costs a measurement
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "skeleton.json").write_text(json.dumps(rows, indent=1, default=str))
     section = "\n".join(
         [
             START,
             f"Machine: {cpu_name()}, {os.cpu_count()} cores, no GPU · date {date.today()} · commit {commit.strip()}"
-        f"{' (with uncommitted changes)' if dirty else ''} · "
+            f"{' (with uncommitted changes)' if dirty else ''} · "
             f"command: `.venv/bin/python bench/skeleton.py{' --full' if args.full else ''}"
             f"{' --real' if args.real else ''} --write`",
             "",

@@ -461,7 +461,9 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         hook_digests,
     )
     distill = fingerprint("distill", teachers, c.student.model_dump(mode="json"), c.distill.model_dump(mode="json"))
-    evaluate = fingerprint("evaluate", distill, [t.model_dump(mode="json") for t in c.targets])
+    evaluate = fingerprint(
+        "evaluate", distill, [t.model_dump(mode="json") for t in c.targets], c.ordinal, c.critical_label
+    )
     return {"data": data, "teachers": teachers, "distill": distill, "evaluate": evaluate}
 
 
