@@ -43,12 +43,16 @@ def test_rules_beat_the_majority_class_by_far(pack_name: str, tmp_path) -> None:
     assert classification_metrics(held_out.labels, probs, labels)["macro_f1"] > majority_f1 + 0.35
 
 
-def test_calibration_scale_is_fitted_on_training_labels(tmp_path) -> None:
+def test_calibration_is_fitted_on_training_labels(tmp_path) -> None:
     train, held_out, labels = rendered_split("medical_triage")
     teacher = build_teacher(TeacherSpec(name="rules", kind="rules"), labels, 0, 128, pack=load_pack("medical_triage"))
     before = teacher.fingerprint()
     teacher.fit(train, held_out, tmp_path)
-    assert teacher.scale != 1.0 and teacher.fingerprint() != before
+    assert teacher.calibration["classes"] == [0, 1, 2] and teacher.fingerprint() != before
+    teacher.save(tmp_path / "saved")
+    restored = build_teacher(TeacherSpec(name="rules", kind="rules"), labels, 0, 128, pack=load_pack("medical_triage"))
+    restored.load(tmp_path / "saved")
+    np.testing.assert_allclose(restored.predict_proba(held_out.texts[:5]), teacher.predict_proba(held_out.texts[:5]))
 
 
 def test_triage_rules_read_danger_zone_vitals() -> None:

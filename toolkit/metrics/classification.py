@@ -37,14 +37,17 @@ def classification_metrics(
     y_true = np.asarray(y_true)
     y_pred = np.asarray(probs).argmax(axis=1)
     indices = list(range(len(label_names)))
+    present = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=indices, zero_division=0)
     extra = ordinal_error_rates(y_true, y_pred) if ordinal else {}
     return {
         **extra,
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=indices, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, labels=indices, average="weighted", zero_division=0)),
+        # averages run over the classes that occur (in truth or prediction): a label a data set never has, such as
+        # `medium` in a two-class credit set, must not count as a class the model failed on
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
         "per_class": {
             name: {
                 "precision": float(precision[i]),

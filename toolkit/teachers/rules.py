@@ -1,5 +1,6 @@
-"""A rule teacher: the pack's `rules` hook scores each rendered input per label; a softmax turns points into
-probabilities, with one temperature fitted on the training split by log-loss so the rules are calibrated."""
+"""A rule teacher: the pack's `rules` hook scores each rendered input per label, and a multinomial logistic
+regression fitted on the training split turns those points into calibrated probabilities (a scale and a bias per
+label, so rules written for one population still rank cases sensibly on another)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss
+from sklearn.linear_model import LogisticRegression
 
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
-
-SCALES = np.geomspace(0.1, 10.0, 41)
 
 
 class RuleTeacher:
@@ -37,7 +36,7 @@ class RuleTeacher:
         self.name = name
         self.label_names = label_names
         self.score = score
-        self.scale = 1.0
+        self.calibration: dict | None = None
         self._source_hash = hashlib.sha256(Path(inspect.getfile(score)).read_bytes()).hexdigest()[:16]
 
     def _points(self, texts: Sequence[str]) -> np.ndarray:
@@ -49,29 +48,43 @@ class RuleTeacher:
             )
         return points
 
-    @staticmethod
-    def _softmax(points: np.ndarray, scale: float) -> np.ndarray:
-        z = points * scale
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
-
     def fit(self, train: Split, validation: Split, work_dir: Path) -> None:
-        points = self._points(train.texts)
-        labels = list(range(len(self.label_names)))
-        losses = [log_loss(train.labels, self._softmax(points, s), labels=labels) for s in SCALES]
-        self.scale = float(SCALES[int(np.argmin(losses))])
+        calibration = LogisticRegression(C=1.0, max_iter=2000)
+        calibration.fit(self._points(train.texts), np.asarray(train.labels))
+        self.calibration = {
+            "classes": calibration.classes_.tolist(),
+            "coef": calibration.coef_.tolist(),
+            "intercept": calibration.intercept_.tolist(),
+        }
 
     def predict_proba(self, texts: Sequence[str], rows: pd.DataFrame | None = None) -> np.ndarray:
-        return self._softmax(self._points(texts), self.scale)
+        points = self._points(texts)
+        c = self.calibration
+        if c is None:  # not fitted: the points themselves, softmaxed
+            z, classes = points, list(range(len(self.label_names)))
+        else:
+            coef = np.asarray(c["coef"])
+            z = points @ coef.T + np.asarray(c["intercept"])
+            if coef.shape[0] == 1:  # two classes seen: scikit-learn keeps one row of weights
+                z = np.hstack([-z, z])
+            classes = c["classes"]
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        probs = np.zeros((len(texts), len(self.label_names)))
+        probs[:, classes] = e / e.sum(axis=1, keepdims=True)  # labels never seen in training keep probability 0
+        return probs
 
     def fingerprint(self) -> str:
-        payload = json.dumps({"kind": "rules", "source": self._source_hash, "scale": self.scale}, sort_keys=True)
+        payload = json.dumps(
+            {"kind": "rules", "source": self._source_hash, "calibration": self.calibration}, sort_keys=True
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "rules.json").write_text(json.dumps({"scale": self.scale, "source_hash": self._source_hash}))
+        (folder / "rules.json").write_text(
+            json.dumps({"calibration": self.calibration, "source_hash": self._source_hash})
+        )
 
     def load(self, folder: Path) -> None:
-        self.scale = float(json.loads((folder / "rules.json").read_text())["scale"])
+        self.calibration = json.loads((folder / "rules.json").read_text())["calibration"]
