@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -193,15 +193,8 @@ def stage_data(ctx: RunContext) -> dict:
     return {"split_sizes": sizes, "dropped": len(report.dropped), "warnings": len(report.warnings)}
 
 
-def load_split(ctx: RunContext, name: str) -> tuple[list[str], np.ndarray]:
-    """Rendered inputs and label indices of one split."""
-    frame = pd.read_parquet(ctx.path("data", f"{name}.parquet"))
-    index = {label: i for i, label in enumerate(ctx.labels)}
-    return frame["input"].tolist(), frame["label"].map(index).to_numpy()
-
-
-def load_split_with_rows(ctx: RunContext, name: str) -> Split:
-    """A split with its structured fields, for teachers that read them."""
+def load_split(ctx: RunContext, name: str) -> Split:
+    """One split's rendered inputs, label indices and structured fields (for teachers that read them)."""
     frame = pd.read_parquet(ctx.path("data", f"{name}.parquet"))
     index = {label: i for i, label in enumerate(ctx.labels)}
     fields = [f.name for f in ctx.config.columns.fields if f.name in frame.columns]
@@ -246,7 +239,7 @@ def _fit_teacher(ctx: RunContext, spec, splits: dict[str, Split], fit_key: str):
 
 def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
     """Fit each teacher, label every split through the cache, then combine them every ensemble way."""
-    splits = {name: load_split_with_rows(ctx, name) for name in SPLITS}
+    splits = {name: load_split(ctx, name) for name in SPLITS}
     all_texts = [t for name in SPLITS for t in splits[name].texts]
     all_rows = pd.concat([splits[name].rows for name in SPLITS], ignore_index=True)
     bounds = np.cumsum([0] + [len(splits[name].texts) for name in SPLITS])
@@ -352,8 +345,8 @@ def stage_distill(ctx: RunContext) -> dict:
         ctx.config,
         student,
         tokenizer,
-        Split(*splits["train"], teacher_probs=soft["train"]),
-        Split(*splits["validation"], teacher_probs=soft["validation"]),
+        replace(splits["train"], teacher_probs=soft["train"]),
+        replace(splits["validation"], teacher_probs=soft["validation"]),
         ctx.path("student", "training"),
         ctx.seed,
         teacher_model_dir=lambda name: ctx.path("teachers", name, "model"),
@@ -366,7 +359,7 @@ def stage_distill(ctx: RunContext) -> dict:
         model = model.merge_and_unload()
     model.save_pretrained(ctx.path("student", "merged"))
     tokenizer.save_pretrained(ctx.path("student", "merged"))
-    probs = {name: predict_proba(model, tokenizer, texts, spec.max_length) for name, (texts, _) in splits.items()}
+    probs = {name: predict_proba(model, tokenizer, split.texts, spec.max_length) for name, split in splits.items()}
     np.savez_compressed(ctx.path("student", "probs.npz"), **probs)
     ctx.path("student", "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
     ctx.path("student", "phases.json").write_text(json.dumps(phases_record(phases), indent=2), encoding="utf-8")
@@ -388,7 +381,7 @@ def stage_evaluate(ctx: RunContext) -> dict:
     sources: dict[str, tuple[str, dict[str, np.ndarray]]] = {
         "majority_baseline": (
             "baseline",
-            {name: majority_probabilities(splits["train"][1], len(splits[name][1]), n_classes) for name in SPLITS},
+            {n: majority_probabilities(splits["train"].labels, len(splits[n].labels), n_classes) for n in SPLITS},
         ),
     }
     for spec in ctx.config.teachers:
@@ -407,7 +400,7 @@ def stage_evaluate(ctx: RunContext) -> dict:
         name: {
             "role": role,
             **{
-                split: classification_metrics(splits[split][1], probs[split], ctx.labels, ctx.config.ordinal)
+                split: classification_metrics(splits[split].labels, probs[split], ctx.labels, ctx.config.ordinal)
                 for split in ("validation", "test")
             },
         }
@@ -420,7 +413,7 @@ def stage_evaluate(ctx: RunContext) -> dict:
         "fast": ctx.fast,
         "labels": ctx.labels,
         "critical_label": ctx.config.critical_label,
-        "split_sizes": {name: len(splits[name][1]) for name in SPLITS},
+        "split_sizes": {name: len(splits[name].labels) for name in SPLITS},
         "models": models,
         "targets": check_targets(models["student"]["test"], ctx.config.targets),
     }
