@@ -45,9 +45,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def accelerate_launch(processes: int = 2) -> list[str]:
-    """accelerate's multi-process launcher for `python -m ...`; without GPUs the processes use gloo on the CPU."""
+    """accelerate's multi-process launcher for `python -m ...`; without GPUs the processes use gloo on the CPU.
+    Each launch gets a port of its own, so one launch's lingering sockets never collide with the next."""
+    import socket
     import sys
 
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     return [
         str(Path(sys.executable).with_name("accelerate")),
         "launch",
@@ -60,6 +65,8 @@ def accelerate_launch(processes: int = 2) -> list[str]:
         "no",
         "--dynamo_backend",
         "no",
+        "--main_process_port",
+        str(port),
         "-m",
     ]
 

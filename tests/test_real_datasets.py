@@ -27,22 +27,14 @@ MIMIC_MAP = (
 MIMIC_LABELS = "1=emergent,2=emergent,3=urgent,4=non_urgent,5=non_urgent"
 
 
+def validate(path: Path, domain: str, *options: str):
+    """`domain-distill validate --domain DOMAIN PATH OPTIONS...` through the CLI."""
+    return runner.invoke(app, ["validate", "--domain", domain, str(path), *options])
+
+
 def test_mimic_triage_validates_with_a_map_and_names_its_too_small_class(shared_datasets: Path) -> None:
     path = shared_datasets / "triage_mimic_iv_ed_demo" / "triage.csv"
-    result = runner.invoke(
-        app,
-        [
-            "validate",
-            "--domain",
-            "medical_triage",
-            str(path),
-            "--map",
-            MIMIC_MAP,
-            "--labels",
-            MIMIC_LABELS,
-            "--drop-unlabeled",
-        ],
-    )
+    result = validate(path, "medical_triage", "--map", MIMIC_MAP, "--labels", MIMIC_LABELS, "--drop-unlabeled")
     assert result.exit_code == 2
     out = result.stdout.replace("\n", " ")
     assert "222 rows read, 207 kept, 15 dropped" in out  # the 15 stays without acuity are listed, never imputed
@@ -82,7 +74,7 @@ def test_sms_smishing_runs_through_the_finance_pack(
 ) -> None:
     path = shared_datasets / "sms_phishing_mendeley" / "Dataset_5971.csv"
     options = ["--map", "TEXT=text,LABEL=label", "--labels", "ham=low,spam=medium,smishing=high", "--drop-conflicts"]
-    checked = runner.invoke(app, ["validate", "--domain", "finance_risk", str(path), *options])
+    checked = validate(path, "finance_risk", *options)
     assert checked.exit_code == 0, checked.stdout[-2000:]
     assert "both dropped (input_map.drop_conflicting is on)" in checked.stdout.replace("\n", " ")
     from toolkit.data.column_map import parse_pairs
@@ -102,19 +94,7 @@ def test_sms_smishing_runs_through_the_finance_pack(
 
 def test_german_credit_rows_render_to_text_through_the_finance_pack(shared_datasets: Path) -> None:
     path = shared_datasets / "statlog_german_credit" / "german_credit.csv"
-    result = runner.invoke(
-        app,
-        [
-            "validate",
-            "--domain",
-            "finance_risk",
-            str(path),
-            "--map",
-            "*=text,risk=label,class=id",
-            "--labels",
-            "good=low,bad=high",
-        ],
-    )
+    result = validate(path, "finance_risk", "--map", "*=text,risk=label,class=id", "--labels", "good=low,bad=high")
     assert result.exit_code == 0, result.stdout
     out = result.stdout.replace("\n", " ")
     assert "1000 rows read, 1000 kept" in out

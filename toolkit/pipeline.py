@@ -31,7 +31,6 @@ from transformers.utils import logging as hf_logging
 
 from toolkit.config import CHEAP_TEACHER_KINDS, PackConfig, apply_overrides
 from toolkit.data.loading import read_table
-from toolkit.data.rendering import render_frame
 from toolkit.data.splits import SPLITS, split_frame
 from toolkit.data.validation import validate_frame
 from toolkit.distill.fit import Split, remove_checkpoints
@@ -96,14 +95,12 @@ def effective_config(config: PackConfig, fast: bool) -> PackConfig:
     if not fast:
         return config
     f = config.fast
-    teachers = [
-        t.model_copy(
-            update={"options": {**t.options, "epochs": min(float(t.options.get("epochs", 4)), f.teacher_epochs)}}
-        )
-        if t.kind == "hf"
-        else t
-        for t in config.teachers
-    ]
+    teachers = []
+    for t in config.teachers:
+        if t.kind == "hf":
+            epochs = min(float(t.options.get("epochs", f.teacher_epochs)), f.teacher_epochs)
+            t = t.model_copy(update={"options": {**t.options, "epochs": epochs}})
+        teachers.append(t)
     return config.model_copy(
         update={
             "teachers": teachers,
@@ -169,7 +166,6 @@ def stage_data(ctx: RunContext) -> dict:
     ctx.path("data").mkdir(parents=True, exist_ok=True)
     (ctx.path("data", "validation_report.json")).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     report.raise_if_errors()
-    frame["input"] = render_frame(frame, config.columns.fields, config.render)
     parts = split_frame(
         frame,
         config.split.model_copy(update={"seed": ctx.seed}),

@@ -95,7 +95,8 @@ def _is_missing(value: object) -> bool:
 def validate_frame(
     raw: pd.DataFrame, config: PackConfig, source: str | Path, labeled: bool = True
 ) -> tuple[pd.DataFrame, ValidationReport, PackConfig]:
-    """Validate `raw` (as read from the user's file) and return the canonical frame, the report and the config
+    """Validate `raw` (as read from the user's file) and return the canonical frame (with the rendered model
+    input in column `input`), the report and the config
     with the user's column map applied (it may add a group or split column). `labeled=False` checks an
     unlabeled pool: same contract, no label column.
 
@@ -173,6 +174,8 @@ def validate_frame(
     out["row"] = range(1, len(out) + 1)
     unlabeled = out["label"].isna()
     out = out[~unlabeled].reset_index(drop=True)
+    # the model's input, rendered once here: the duplicate check keys on it and every later stage reads it
+    out["input"] = render_frame(out, config.columns.fields, config.render)
     out = _drop_duplicates(out, report, config)
     if labeled:
         _check_class_balance(out, config, report)
@@ -318,7 +321,7 @@ def _drop_duplicates(frame: pd.DataFrame, report: ValidationReport, config: Pack
     error, or, with `input_map.drop_conflicting`, every row of that input is dropped and listed. Rendered, not raw,
     text is the key: "chest pain" with two different sets of vitals is two cases."""
     text_column = config.columns.text
-    key = [t.strip().lower() for t in render_frame(frame, config.columns.fields, config.render)]
+    key = [t.strip().lower() for t in frame["input"]]
     keep = pd.Series(True, index=frame.index)
     first_of: dict[str, tuple[int, int, str]] = {}  # key -> (position, row, label)
     conflicted: set[str] = set()

@@ -15,7 +15,6 @@ import pandas as pd
 
 from toolkit.config import PackConfig, validate_pack_config
 from toolkit.data.loading import read_table
-from toolkit.data.rendering import render_frame
 from toolkit.data.validation import validate_frame
 from toolkit.errors import ConfigError
 from toolkit.manifest import MANIFEST_NAME
@@ -52,7 +51,7 @@ def label_pool(run_dir: Path, teacher_name: str, input_path: Path, show_progress
     pack = load_pack(manifest["pack_dir"])
     frame, report, mapped = validate_frame(read_table(input_path), config, input_path, labeled=False)
     report.raise_if_errors()
-    texts = render_frame(frame, mapped.columns.fields, mapped.render)
+    texts = frame["input"].tolist()
     rows = frame[[f.name for f in mapped.columns.fields if f.name in frame.columns]]
     teacher = build_teacher(
         specs[teacher_name], config.label_names, seed=manifest["seed"], max_length=config.student.max_length, pack=pack
