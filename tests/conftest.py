@@ -90,6 +90,29 @@ def tiny_overrides(model_dir: Path) -> dict:
         "student.model": str(model_dir),
         "student.max_length": 64,
         "distill.epochs": 1,
+        "filter.enabled": False,  # tests that exercise the filter stage add `tiny_filter_overrides()`
+    }
+
+
+def tiny_filter_overrides() -> dict:
+    """The filter stage on (very) small settings: a 1-layer generator, a few PPO steps, small batches."""
+    return {
+        "filter.enabled": True,
+        "filter.reward.epochs": 1,
+        "filter.reward.agreement_pairs": 30,
+        "filter.reward.generated_pairs": 6,
+        "filter.reward.max_length": 64,
+        "filter.generator.layers": 1,
+        "filter.generator.hidden": 32,
+        "filter.generator.heads": 2,
+        "filter.generator.sft_epochs": 1,
+        "filter.generator.max_length": 64,
+        "filter.generator.ppo_episodes": 4,
+        "filter.generator.ppo_batch_size": 2,
+        "filter.generator.ppo_epochs": 1,
+        "filter.generator.response_length": 12,
+        "filter.generator.samples": 12,
+        "filter.selection.batch_size": 8,
     }
 
 

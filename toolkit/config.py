@@ -211,6 +211,78 @@ class SplitSpec(StrictModel):
     seed: int = 13
 
 
+class RewardSpec(StrictModel):
+    """The reward model: a sequence classifier with one output, trained on preference pairs by TRL's RewardTrainer."""
+
+    model: str | None = None  # None: the student's model (a trained encoder learns preferences from few pairs)
+    human_pairs: bool = True  # use the preference file (`--preferences`, or the pack's example pairs)
+    agreement_pairs: int = Field(default=600, ge=0)  # built from teacher agreement with the gold labels
+    generated_pairs: int = Field(default=300, ge=0)  # a real text preferred over one the SFT generator wrote
+    held_out: float = Field(default=0.2, gt=0.0, lt=0.9)  # share of pairs kept aside for pairwise accuracy
+    epochs: float = Field(default=2.0, gt=0.0)
+    learning_rate: float = Field(default=5e-5, gt=0.0, lt=1.0)
+    batch_size: int = Field(default=16, ge=1)
+    max_length: int = Field(default=160, ge=16, le=4096)
+
+
+class GeneratorSpec(StrictModel):
+    """A small causal LM, SFT-tuned on the training texts conditioned on their label, then PPO-tuned (TRL)."""
+
+    model: str | None = None  # None: a GPT-2 built from the sizes below with the student's tokenizer
+    layers: int = Field(default=2, ge=1, le=48)
+    hidden: int = Field(default=128, ge=16)
+    heads: int = Field(default=4, ge=1)
+    sft_epochs: float = Field(default=8.0, gt=0.0)
+    sft_learning_rate: float = Field(default=2e-3, gt=0.0, lt=1.0)
+    max_length: int = Field(default=128, ge=16, le=4096)  # tokens of prompt + text during SFT
+    ppo_episodes: int = Field(default=384, ge=1)  # generated responses PPO learns from
+    ppo_batch_size: int = Field(default=16, ge=2)
+    ppo_epochs: int = Field(default=4, ge=1)
+    ppo_learning_rate: float = Field(default=1e-4, gt=0.0, lt=1.0)
+    kl_coef: float = Field(default=0.05, ge=0.0)  # the KL penalty towards the SFT model
+    confidence_weight: float = Field(default=1.0, ge=0.0)  # lambda: reward = RM score + lambda * ensemble confidence
+    response_length: int = Field(default=96, ge=8)  # new tokens per generated text
+    temperature: float = Field(default=1.0, gt=0.0, le=5.0)
+    samples: int = Field(default=1024, ge=0)  # candidates generated after PPO, spread evenly over the labels
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> GeneratorSpec:
+        if self.model is None and self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+class SelectionSpec(StrictModel):
+    """How candidates (generated texts and the unlabeled pool) are kept: scored and cut per batch."""
+
+    batch_size: int = Field(default=1024, ge=1)
+    keep_share: float = Field(default=0.5, gt=0.0, le=1.0)  # top share by reward kept in each batch
+    near_duplicate: float = Field(default=0.95, gt=0.0, le=1.0)  # cosine of character n-grams; at or above: a copy
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)  # the ensemble's confidence in the label it gives
+    max_added: float = Field(default=1.0, ge=0.0)  # at most this many kept samples per training row
+
+
+class LabelIssueSpec(StrictModel):
+    """Rows whose gold label the teacher ensemble confidently contradicts (confident learning)."""
+
+    enabled: bool = True
+    folds: int = Field(default=5, ge=2, le=20)  # out-of-fold probabilities for the teachers cheap to refit
+    drop: bool = False  # drop flagged training rows before distillation; only ever on the user's say-so
+
+
+class FilterSpec(StrictModel):
+    """Stage 3: reward model, PPO-tuned generator, batch selection and label-issue detection."""
+
+    enabled: bool = True
+    use_for_distill: bool = True  # add the kept samples to the student's training set
+    preferences: str | None = None  # JSONL of {prompt, chosen, rejected[, label]} pairs
+    unlabeled: str | None = None  # a pool of unlabeled rows (same columns as the labeled file, no label)
+    reward: RewardSpec = RewardSpec()
+    generator: GeneratorSpec = GeneratorSpec()
+    selection: SelectionSpec = SelectionSpec()
+    label_issues: LabelIssueSpec = LabelIssueSpec()
+
+
 class FastSpec(StrictModel):
     """Reductions applied by `--fast`: a whole run on 2 CPU cores in a few minutes."""
 
@@ -218,6 +290,12 @@ class FastSpec(StrictModel):
     max_length: int = Field(default=96, ge=8)
     teacher_epochs: float = Field(default=3.0, gt=0.0)
     student_epochs: float = Field(default=3.0, gt=0.0)
+    reward_epochs: float = Field(default=1.0, gt=0.0)
+    agreement_pairs: int = Field(default=300, ge=0)
+    generated_pairs: int = Field(default=150, ge=0)
+    generator_epochs: float = Field(default=4.0, gt=0.0)
+    ppo_episodes: int = Field(default=96, ge=1)
+    generated_samples: int = Field(default=256, ge=0)
 
 
 class PackConfig(StrictModel):
@@ -229,6 +307,8 @@ class PackConfig(StrictModel):
     ordinal: bool = False
     critical_label: str | None = None
     example_data: str | None = None  # path relative to the repository root
+    example_preferences: str | None = None  # used by the filter stage only when the run uses `example_data`
+    example_unlabeled: str | None = None  # likewise: the example candidate pool
     columns: ColumnSpec = ColumnSpec()
     input_map: InputMapSpec = InputMapSpec()
     data_rules: DataRulesSpec = DataRulesSpec()
@@ -240,6 +320,7 @@ class PackConfig(StrictModel):
     student: StudentSpec = StudentSpec()
     distill: DistillSpec = DistillSpec()
     split: SplitSpec = SplitSpec()
+    filter: FilterSpec = FilterSpec()
     fast: FastSpec = FastSpec()
     hooks: dict[str, str] = {}  # hook name -> "file.py:function" inside the pack folder
 

@@ -2,6 +2,7 @@
 
     data      -> data/{train,validation,test}.parquet, data/validation_report.json
     teachers  -> teachers/<name>/probs.npz (+ the trained teacher), teachers/ensemble/probs.npz
+    filter    -> filter/kept.parquet, filter/rejected.parquet, filter/label_issues.csv, reward model, generator
     distill   -> student/adapter, student/merged, student/probs.npz, student/history.json
     evaluate  -> report/metrics.json, report/report.md
 
@@ -29,26 +30,25 @@ from sklearn.model_selection import train_test_split
 from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from toolkit.config import CHEAP_TEACHER_KINDS, PackConfig, apply_overrides
+from toolkit.config import FastSpec, FilterSpec, PackConfig, apply_overrides
 from toolkit.data.loading import read_table
 from toolkit.data.splits import SPLITS, split_frame
 from toolkit.data.validation import validate_frame
 from toolkit.distill.fit import Split, remove_checkpoints
 from toolkit.distill.recipe import phases_record, run_recipe
 from toolkit.distill.student import build_student, trainable_parameters
-from toolkit.distributed import barrier, is_main_process
+from toolkit.distributed import barrier, is_main_process, process_share
 from toolkit.errors import ConfigError, DataError
+from toolkit.filtering.stage import resource_paths, run_filter
 from toolkit.manifest import Manifest, environment_versions, file_digest, fingerprint, machine_summary, now
 from toolkit.metrics.classification import check_targets, classification_metrics, majority_probabilities
 from toolkit.metrics.report import write_metrics, write_report
 from toolkit.packs import Pack, load_pack
+from toolkit.run_context import Log, RunContext, fit_rules, load_probs, load_split
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
-from toolkit.teachers.ensemble import average_probabilities, confidence_weighted, fit_routing, fit_weights
 from toolkit.teachers.labeling import label_texts
 from toolkit.transformer_models import load_tokenizer, predict_proba
-
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -61,26 +61,6 @@ class RunRequest:
     fast: bool = False
     seed: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RunContext:
-    run_dir: Path
-    pack: Pack
-    config: PackConfig
-    data_path: Path
-    seed: int
-    fast: bool
-    manifest: Manifest
-    log: Log
-    progress: bool = True
-
-    @property
-    def labels(self) -> list[str]:
-        return self.config.label_names
-
-    def path(self, *parts: str) -> Path:
-        return self.run_dir.joinpath(*parts)
 
 
 @dataclass(frozen=True)
@@ -106,6 +86,30 @@ def effective_config(config: PackConfig, fast: bool) -> PackConfig:
             "teachers": teachers,
             "student": config.student.model_copy(update={"max_length": min(config.student.max_length, f.max_length)}),
             "distill": config.distill.model_copy(update={"epochs": min(config.distill.epochs, f.student_epochs)}),
+            "filter": _fast_filter(config, f),
+        }
+    )
+
+
+def _fast_filter(config: PackConfig, f: FastSpec) -> FilterSpec:
+    spec = config.filter
+    g = spec.generator
+    return spec.model_copy(
+        update={
+            "reward": spec.reward.model_copy(
+                update={
+                    "epochs": min(spec.reward.epochs, f.reward_epochs),
+                    "agreement_pairs": min(spec.reward.agreement_pairs, f.agreement_pairs),
+                    "generated_pairs": min(spec.reward.generated_pairs, f.generated_pairs),
+                }
+            ),
+            "generator": g.model_copy(
+                update={
+                    "sft_epochs": min(g.sft_epochs, f.generator_epochs),
+                    "ppo_episodes": min(g.ppo_episodes, f.ppo_episodes),
+                    "samples": min(g.samples, f.generated_samples),
+                }
+            ),
         }
     )
 
@@ -187,19 +191,6 @@ def stage_data(ctx: RunContext) -> dict:
         f"split {sizes['train']} / {sizes['validation']} / {sizes['test']}"
     )
     return {"split_sizes": sizes, "dropped": len(report.dropped), "warnings": len(report.warnings)}
-
-
-def load_split(ctx: RunContext, name: str) -> Split:
-    """One split's rendered inputs, label indices and structured fields (for teachers that read them)."""
-    frame = pd.read_parquet(ctx.path("data", f"{name}.parquet"))
-    index = {label: i for i, label in enumerate(ctx.labels)}
-    fields = [f.name for f in ctx.config.columns.fields if f.name in frame.columns]
-    return Split(frame["input"].tolist(), frame["label"].map(index).to_numpy(), rows=frame[fields])
-
-
-def load_probs(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as stored:
-        return {name: stored[name] for name in SPLITS}
 
 
 ENSEMBLE_ROLES = {
@@ -294,29 +285,22 @@ def combine_teachers(ctx: RunContext, per_teacher: list[dict[str, np.ndarray]], 
     """Every ensemble method's probabilities per split, with what was fitted on validation."""
     specs = ctx.config.teachers
     on = {name: [p[name] for p in per_teacher] for name in SPLITS}
-    weights = fit_weights(on["validation"], y_val)
-    named_weights = {spec.name: round(float(w), 4) for spec, w in zip(specs, weights, strict=True)}
-    cheap_names = ctx.config.ensemble.cheap or [s.name for s in specs if s.kind in CHEAP_TEACHER_KINDS]
-    routing = fit_routing(on["validation"], y_val, [i for i, s in enumerate(specs) if s.name in cheap_names])
-    sharp = ctx.config.ensemble.sharpness
-    return {
-        "mean": ({n: average_probabilities(on[n]) for n in SPLITS}, {}),
-        "weighted": ({n: average_probabilities(on[n], weights) for n in SPLITS}, {"weights": named_weights}),
-        "confidence": (
-            {n: confidence_weighted(on[n], weights, sharp) for n in SPLITS},
-            {"base_weights": named_weights, "sharpness": sharp},
-        ),
-        "routing": (
-            {n: routing.apply(on[n])[0] for n in SPLITS},
-            {
-                "cheap": [specs[i].name for i in routing.cheap],
-                "strong": [specs[i].name for i in routing.strong],
-                "threshold": round(routing.threshold, 4),
-                "hard_share_validation": round(routing.hard_share, 4),
-                "hard_share_train": round(float(routing.apply(on["train"])[1].mean()), 4),
-            },
-        ),
+    rules = fit_rules(ctx, on["validation"], y_val)
+    named_weights = {spec.name: round(float(w), 4) for spec, w in zip(specs, rules["weighted"].weights, strict=True)}
+    routing = rules["routing"].routing
+    details = {
+        "mean": {},
+        "weighted": {"weights": named_weights},
+        "confidence": {"base_weights": named_weights, "sharpness": rules["confidence"].sharpness},
+        "routing": {
+            "cheap": [specs[i].name for i in routing.cheap],
+            "strong": [specs[i].name for i in routing.strong],
+            "threshold": round(routing.threshold, 4),
+            "hard_share_validation": round(routing.hard_share, 4),
+            "hard_share_train": round(float(routing.apply(on["train"])[1].mean()), 4),
+        },
     }
+    return {method: ({n: rule.combine(on[n]) for n in SPLITS}, details[method]) for method, rule in rules.items()}
 
 
 def stage_distill(ctx: RunContext) -> dict:
@@ -341,7 +325,7 @@ def stage_distill(ctx: RunContext) -> dict:
         ctx.config,
         student,
         tokenizer,
-        replace(splits["train"], teacher_probs=soft["train"]),
+        training_split(ctx, replace(splits["train"], teacher_probs=soft["train"])),
         replace(splits["validation"], teacher_probs=soft["validation"]),
         ctx.path("student", "training"),
         ctx.seed,
@@ -368,6 +352,38 @@ def stage_distill(ctx: RunContext) -> dict:
     for folder in ctx.path("student", "training").glob("*-*"):
         remove_checkpoints(folder)
     return {"trainable_parameters": trainable, "total_parameters": total, "phases": phases_record(phases)}
+
+
+def filter_feeds_distill(config: PackConfig) -> bool:
+    spec = config.filter
+    return spec.enabled and (spec.use_for_distill or spec.label_issues.drop)
+
+
+def training_split(ctx: RunContext, train: Split) -> Split:
+    """The student's training rows: the train split, without the rows flagged as label issues when the user
+    asked for that (`filter.label_issues.drop`), plus the filter's kept samples labeled by the ensemble."""
+    spec = ctx.config.filter
+    if not filter_feeds_distill(ctx.config):
+        return train
+    texts, labels, probs = list(train.texts), np.asarray(train.labels), train.teacher_probs
+    if spec.label_issues.drop:
+        issues = pd.read_csv(ctx.path("filter", "label_issues.csv"))
+        flagged = set(issues.loc[issues["split"] == "train", "row"])
+        rows = pd.read_parquet(ctx.path("data", "train.parquet"), columns=["row"])["row"]
+        keep = ~rows.isin(flagged).to_numpy()
+        texts, labels, probs = [t for t, k in zip(texts, keep, strict=True) if k], labels[keep], probs[keep]
+        ctx.log(
+            f"distill: {int((~keep).sum())} training rows flagged as label issues left out (filter.label_issues.drop)"
+        )
+    if spec.use_for_distill:
+        kept = pd.read_parquet(ctx.path("filter", "kept.parquet"))
+        if len(kept):
+            index = {label: k for k, label in enumerate(ctx.labels)}
+            texts += kept["input"].tolist()
+            labels = np.concatenate([labels, kept["label"].map(index).to_numpy()])
+            probs = np.concatenate([probs, kept[[f"p_{label}" for label in ctx.labels]].to_numpy()])
+        ctx.log(f"distill: {len(kept)} filtered samples added to {len(train.texts)} training rows")
+    return Split(texts, labels, teacher_probs=probs)
 
 
 def stage_evaluate(ctx: RunContext) -> dict:
@@ -449,14 +465,38 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         c.student.max_length,
         hook_digests,
     )
-    distill = fingerprint("distill", teachers, c.student.model_dump(mode="json"), c.distill.model_dump(mode="json"))
+    preferences, pool = resource_paths(ctx)
+    filter_ = fingerprint(
+        "filter",
+        teachers,
+        c.filter.model_dump(mode="json", exclude={"use_for_distill": True, "label_issues": {"drop"}}),  # distill's
+        c.student.model,
+        [file_digest(p) if p and p.is_file() else str(p) for p in (preferences, pool)],
+    )
+    distill = fingerprint(
+        "distill",
+        teachers,
+        c.student.model_dump(mode="json"),
+        c.distill.model_dump(mode="json"),
+        [filter_, c.filter.use_for_distill, c.filter.label_issues.drop] if filter_feeds_distill(c) else None,
+    )
     evaluate = fingerprint(
         "evaluate", distill, [t.model_dump(mode="json") for t in c.targets], c.ordinal, c.critical_label
     )
-    return {"data": data, "teachers": teachers, "distill": distill, "evaluate": evaluate}
+    return {"data": data, "teachers": teachers, "filter": filter_, "distill": distill, "evaluate": evaluate}
 
 
 MAIN_PROCESS_STAGES = ("data", "evaluate")
+
+
+def stage_filter(ctx: RunContext) -> dict:
+    """Reward model, PPO generator, selection and label issues (toolkit.filtering); one process only."""
+    if process_share()[1] > 1:
+        raise ConfigError(
+            "the filter stage runs in a single process, and this run was launched with several",
+            hint="run it once in one process (finished stages are reused later) or set filter.enabled=false",
+        )
+    return run_filter(ctx)
 
 
 def run(request: RunRequest, log: Log = print) -> RunResult:
@@ -467,11 +507,15 @@ def run(request: RunRequest, log: Log = print) -> RunResult:
     stages: dict[str, Callable[[], dict]] = {
         "data": lambda: stage_data(ctx),
         "teachers": lambda: stage_teachers(ctx, fingerprints["teachers"]),
+        "filter": lambda: stage_filter(ctx),
         "distill": lambda: stage_distill(ctx),
         "evaluate": lambda: stage_evaluate(ctx),
     }
     main = is_main_process()
     for name, stage in stages.items():
+        if name == "filter" and not ctx.config.filter.enabled:
+            ctx.log("[filter] off (filter.enabled: false)")
+            continue
         if ctx.manifest.stage_is_current(name, fingerprints[name]):
             ctx.log(f"[{name}] unchanged since the last run, skipped")
             continue

@@ -53,7 +53,11 @@ def load_classifier(reference: str, label_names: Sequence[str]) -> torch.nn.Modu
     id2label = dict(enumerate(label_names))
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=len(label_names), id2label=id2label, label2id={v: k for k, v in id2label.items()}
+            source,
+            num_labels=len(label_names),
+            id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
+            ignore_mismatched_sizes=True,  # a head for other labels is replaced, as the docstring says
         )
     except OSError as error:
         raise ConfigError(

@@ -6,6 +6,7 @@ text model sees what a clinician or analyst would.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -66,3 +67,28 @@ def render_frame(frame: pd.DataFrame, fields: Sequence[FieldSpec], spec: RenderS
     """Render every row of a canonical frame (columns `text` + field names)."""
     names = [f.name for f in fields]
     return [render_row(row["text"], {n: row[n] for n in names}, fields, spec) for _, row in frame.iterrows()]
+
+
+def parse_fields(text: str, fields: Sequence[FieldSpec]) -> dict[str, object]:
+    """Read structured values back out of a rendered text (the inverse of `render_field`, case-insensitive), for
+    texts that exist only rendered, e.g. generated samples. Fields not found are None.
+
+    >>> from toolkit.config import FieldSpec
+    >>> parse_fields("chest pain | spo2 88% (low) | arrival ambulance",
+    ...              [FieldSpec(name="spo2", type="int", label="SpO2", unit="%"),
+    ...               FieldSpec(name="arrival", type="category", allowed=["walk_in", "ambulance"])])
+    {'spo2': 88.0, 'arrival': 'ambulance'}
+    """
+    lowered = text.lower()
+    values: dict[str, object] = {}
+    for field in fields:
+        name = re.escape((field.label or field.name.replace("_", " ")).lower())
+        if field.type == "category":
+            match = re.search(rf"\b{name} ([\w-]+)", lowered)
+            allowed = {str(a).lower(): a for a in field.allowed} if field.allowed else None
+            found = match.group(1) if match else None
+            values[field.name] = (allowed.get(found) if allowed is not None else found) if found else None
+        else:
+            match = re.search(rf"\b{name} (-?[\d,]*\d(?:\.\d+)?)", lowered)
+            values[field.name] = float(match.group(1).replace(",", "")) if match else None
+    return values

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.data.rendering import render_frame
+from toolkit.filtering.pairs import label_prompt
 from toolkit.packs import Pack
 
 UNLABELED_ROWS = 600
@@ -81,7 +82,7 @@ def preference_pairs(frame: pd.DataFrame, pack: Pack, seed: int, n_pairs: int = 
         chosen, rejected = int(rng.choice(by_label[names[k]])), int(rng.choice(by_label[names[other]]))
         pairs.append(
             {
-                "prompt": f"A case labeled {names[k]}: {config.labels[k].description}",
+                "prompt": label_prompt(config, names[k]),
                 "chosen": texts[chosen],
                 "rejected": texts[rejected],
                 "label": names[k],

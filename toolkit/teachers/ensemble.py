@@ -119,3 +119,39 @@ def fit_routing(probabilities: Sequence[np.ndarray], y: Sequence[int], cheap: li
     routing.threshold = best[1]
     routing.hard_share = float(routing.apply(probabilities)[1].mean())
     return routing
+
+
+ENSEMBLE_METHODS = ("mean", "weighted", "confidence", "routing")
+
+
+@dataclass
+class EnsembleRule:
+    """One ensemble method with what it fitted on validation, applicable to any new inputs' teacher outputs."""
+
+    method: str
+    weights: np.ndarray | None = None
+    sharpness: float = 2.0
+    routing: Routing | None = None
+
+    def combine(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        """The ensemble's (n, C) probabilities from each teacher's (n, C) probabilities, in teacher order."""
+        if self.method == "mean":
+            return average_probabilities(probabilities)
+        if self.method == "weighted":
+            return average_probabilities(probabilities, self.weights)
+        if self.method == "confidence":
+            return confidence_weighted(probabilities, self.weights, self.sharpness)
+        return self.routing.apply(probabilities)[0]
+
+
+def fit_ensemble_rules(
+    validation: Sequence[np.ndarray], y: Sequence[int], cheap: list[int], sharpness: float
+) -> dict[str, EnsembleRule]:
+    """Every ensemble method fitted on the teachers' validation probabilities."""
+    weights = fit_weights(validation, y)
+    return {
+        "mean": EnsembleRule("mean"),
+        "weighted": EnsembleRule("weighted", weights=weights),
+        "confidence": EnsembleRule("confidence", weights=weights, sharpness=sharpness),
+        "routing": EnsembleRule("routing", routing=fit_routing(validation, y, cheap)),
+    }

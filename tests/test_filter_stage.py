@@ -1,0 +1,81 @@
+"""The filter stage inside a run (tiny models): its files, its counts, and what the student then trains on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from toolkit.pipeline import RunRequest, run
+
+from .conftest import REPO_ROOT, tiny_filter_overrides, tiny_overrides
+
+POOL = REPO_ROOT / "data_templates" / "finance_risk" / "unlabeled.csv"
+
+
+@pytest.fixture(scope="module")
+def filtered_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, finance_sample: Path):
+    out = tmp_path_factory.mktemp("filtered")
+    pool = out.parent / "pool.csv"
+    pd.read_csv(POOL, dtype=str).head(20).to_csv(pool, index=False)
+    overrides = {**tiny_overrides(tiny_model_dir), **tiny_filter_overrides(), "filter.unlabeled": str(pool)}
+    lines: list[str] = []
+    run(RunRequest(domain="finance_risk", data=finance_sample, out=out, overrides=overrides), log=lines.append)
+    return out, overrides, lines
+
+
+def test_filter_writes_its_files_and_accounts_for_every_candidate(filtered_run) -> None:
+    out, _, _ = filtered_run
+    for name in ("kept.parquet", "rejected.parquet", "label_issues.csv", "summary.json", "pairs.jsonl", "ppo_log.json"):
+        assert (out / "filter" / name).is_file(), name
+    assert (out / "filter" / "reward_model" / "standardisation.json").is_file()
+    assert (out / "filter" / "generator" / "config.json").is_file()
+    kept = pd.read_parquet(out / "filter" / "kept.parquet")
+    rejected = pd.read_parquet(out / "filter" / "rejected.parquet")
+    summary = json.loads((out / "filter" / "summary.json").read_text())
+    assert summary["candidates"]["total"] == 12 + 20 == len(kept) + len(rejected)
+    assert rejected["reason"].str.len().gt(0).all()
+    assert set(kept["label"]) <= {"low", "medium", "high"}
+    assert kept[["p_low", "p_medium", "p_high"]].sum(axis=1).round(6).eq(1).all()
+    assert summary["reward_model"]["pairs"]["agreement"] > 0 and 0 <= summary["reward_model"]["pairwise_accuracy"] <= 1
+    assert summary["ppo"]["steps"] == 2
+
+
+def test_the_logs_show_reward_per_ppo_step(filtered_run) -> None:
+    _, _, lines = filtered_run
+    steps = [line for line in lines if line.startswith("ppo step")]
+    assert len(steps) == 2 and "mean reward" in steps[0] and "teacher confidence" in steps[0]
+    assert any(line.startswith("reward model: pairwise accuracy on") for line in lines)
+
+
+def test_student_trains_on_kept_samples(filtered_run) -> None:
+    out, _, lines = filtered_run
+    kept = len(pd.read_parquet(out / "filter" / "kept.parquet"))
+    assert any(line.startswith(f"distill: {kept} filtered samples added to") for line in lines)
+
+
+def test_label_issue_rows_are_dropped_only_when_asked(filtered_run, tmp_path: Path, finance_sample: Path) -> None:
+    out, overrides, lines = filtered_run
+    assert not any("left out" in line for line in lines)  # the default keeps every labeled row
+    issues = pd.read_csv(out / "filter" / "label_issues.csv")
+    assert list(issues.columns[:4]) == ["split", "row", "id", "text"]
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    again: list[str] = []
+    run(
+        RunRequest(
+            domain="finance_risk",
+            data=finance_sample,
+            out=copy,
+            overrides={**overrides, "filter.label_issues.drop": True, "filter.use_for_distill": False},
+        ),
+        log=again.append,
+    )
+    flagged_train = int((issues["split"] == "train").sum())
+    assert any(line.startswith(f"distill: {flagged_train} training rows flagged") for line in again), again
+    assert "[data] unchanged since the last run, skipped" in again
+    assert "[teachers] unchanged since the last run, skipped" in again
+    assert "[filter] unchanged since the last run, skipped" in again  # the switches only change what distill reads

@@ -1,0 +1,190 @@
+"""Every use of TRL in the toolkit, behind three functions: reward-model training, SFT and PPO.
+
+TRL's PPO lives in `trl.experimental.ppo` in the 1.12 line and is gone from 1.13 on (pinned `trl>=1.12,<1.13`).
+Moving to GRPO later changes this module only: `ppo_tune` takes a policy and a reward callable-as-module and
+returns the per-step log, which is all the rest of the toolkit relies on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # TRL warns that its experimental namespace may change: we pin the version
+    from trl import RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
+    from trl.experimental.ppo import PPOConfig, PPOTrainer
+
+
+@contextmanager
+def _quiet():
+    """TRL / transformers deprecation notices and dataset-map progress bars say nothing to our users."""
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+
+
+ON_GPU = torch.cuda.is_available()
+# TRL's configs default to bf16, which on a CPU means slow emulated autocast (and a model left patched with it)
+COMMON = {
+    "report_to": [],
+    "save_strategy": "no",
+    "disable_tqdm": True,
+    "gradient_checkpointing": False,  # the default generator and reward model are small; memory is not the limit
+    "bf16": ON_GPU,
+    "use_cpu": not ON_GPU,
+}
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    epochs: float
+    learning_rate: float
+    batch_size: int
+    max_length: int
+    seed: int
+
+
+def train_reward_model(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    chosen: list[list[int]],
+    rejected: list[list[int]],
+    settings: TrainingSettings,
+    work_dir: Path,
+) -> list[dict]:
+    """Bradley-Terry training on token ids of (chosen, rejected) pairs; returns the Trainer's log."""
+    with _quiet():
+        trainer = RewardTrainer(
+            model=model,
+            args=RewardConfig(
+                output_dir=str(work_dir),
+                num_train_epochs=settings.epochs,
+                learning_rate=settings.learning_rate,
+                per_device_train_batch_size=settings.batch_size,
+                max_length=settings.max_length,
+                seed=settings.seed,
+                logging_steps=10,
+                **COMMON,
+            ),
+            train_dataset=datasets.Dataset.from_dict({"chosen_ids": chosen, "rejected_ids": rejected}),
+            processing_class=tokenizer,
+        )
+        trainer.train()
+    return trainer.state.log_history
+
+
+def sft_train(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    input_ids: list[list[int]],
+    completion_mask: list[list[int]],
+    settings: TrainingSettings,
+    work_dir: Path,
+) -> list[dict]:
+    """Causal-LM fine-tuning on pre-tokenized prompt + completion rows; the loss covers the completion only."""
+    with _quiet():
+        trainer = SFTTrainer(
+            model=model,
+            args=SFTConfig(
+                output_dir=str(work_dir),
+                num_train_epochs=settings.epochs,
+                learning_rate=settings.learning_rate,
+                per_device_train_batch_size=settings.batch_size,
+                max_length=settings.max_length,
+                seed=settings.seed,
+                logging_steps=10,
+                completion_only_loss=True,
+                **COMMON,
+            ),
+            train_dataset=datasets.Dataset.from_dict({"input_ids": input_ids, "completion_mask": completion_mask}),
+            processing_class=tokenizer,
+        )
+        trainer.train()
+    return trainer.state.log_history
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    episodes: int
+    batch_size: int
+    ppo_epochs: int
+    learning_rate: float
+    kl_coef: float
+    response_length: int
+    temperature: float
+    seed: int
+
+
+class _StepLog(TrainerCallback):
+    """Hands each PPO update's metrics to the caller as they are logged."""
+
+    def __init__(self, on_step: Callable[[int, dict], None]):
+        self.on_step = on_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "objective/scores" in logs:
+            self.on_step(state.global_step, logs)
+
+
+def ppo_tune(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    value_model: PreTrainedModel,
+    reward_model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    queries: list[list[int]],
+    settings: PPOSettings,
+    work_dir: Path,
+    on_step: Callable[[int, dict], None] = lambda step, logs: None,
+) -> list[dict]:
+    """PPO with a KL penalty to `reference`; `reward_model` follows TRL's contract (a backbone under
+    `base_model_prefix` whose last hidden state `.score` maps to one reward per token). Returns one log per update."""
+    tokenizer.padding_side = "left"  # queries are generated from, so they are padded on the left
+    queries_data = datasets.Dataset.from_dict({"input_ids": queries})
+    with _quiet():
+        trainer = PPOTrainer(
+            args=PPOConfig(
+                output_dir=str(work_dir),
+                total_episodes=settings.episodes,
+                per_device_train_batch_size=settings.batch_size,
+                per_device_eval_batch_size=settings.batch_size,
+                local_rollout_forward_batch_size=settings.batch_size,
+                num_mini_batches=1,
+                num_ppo_epochs=settings.ppo_epochs,
+                learning_rate=settings.learning_rate,
+                kl_coef=settings.kl_coef,
+                response_length=settings.response_length,
+                temperature=settings.temperature,
+                stop_token="eos",
+                missing_eos_penalty=1.0,  # a text that never ends is not a sample
+                num_sample_generations=0,
+                logging_steps=1,
+                seed=settings.seed,
+                **COMMON,
+            ),
+            processing_class=tokenizer,
+            model=policy,
+            ref_model=reference,
+            reward_model=reward_model,
+            value_model=value_model,
+            train_dataset=queries_data,
+            eval_dataset=queries_data.select(range(min(len(queries), settings.batch_size))),
+            callbacks=[_StepLog(on_step)],
+        )
+        trainer.train()
+    return [entry for entry in trainer.state.log_history if "objective/scores" in entry]

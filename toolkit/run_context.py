@@ -1,0 +1,85 @@
+"""What every stage shares: the run's folder, pack, effective config and seed, and readers of earlier stages'
+outputs (splits, stored probabilities, the fitted ensemble rule, the fitted teachers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config import CHEAP_TEACHER_KINDS, PackConfig
+from toolkit.data.splits import SPLITS
+from toolkit.distill.fit import Split
+from toolkit.manifest import Manifest
+from toolkit.packs import Pack
+from toolkit.teachers.base import Teacher, build_teacher
+from toolkit.teachers.ensemble import EnsembleRule, fit_ensemble_rules
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunContext:
+    run_dir: Path
+    pack: Pack
+    config: PackConfig
+    data_path: Path
+    seed: int
+    fast: bool
+    manifest: Manifest
+    log: Log
+    progress: bool = True
+
+    @property
+    def labels(self) -> list[str]:
+        return self.config.label_names
+
+    def path(self, *parts: str) -> Path:
+        return self.run_dir.joinpath(*parts)
+
+
+def load_split(ctx: RunContext, name: str) -> Split:
+    """One split's rendered inputs, label indices and structured fields (for teachers that read them)."""
+    frame = pd.read_parquet(ctx.path("data", f"{name}.parquet"))
+    index = {label: i for i, label in enumerate(ctx.labels)}
+    fields = [f.name for f in ctx.config.columns.fields if f.name in frame.columns]
+    return Split(frame["input"].tolist(), frame["label"].map(index).to_numpy(), rows=frame[fields])
+
+
+def load_probs(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as stored:
+        return {name: stored[name] for name in SPLITS}
+
+
+def fit_rules(ctx: RunContext, validation: list[np.ndarray], y_val: np.ndarray) -> dict[str, EnsembleRule]:
+    """Every ensemble method fitted on the teachers' validation probabilities (deterministic, so refitting it from
+    the stored probabilities gives the rule the teachers stage used)."""
+    specs = ctx.config.teachers
+    cheap_names = ctx.config.ensemble.cheap or [s.name for s in specs if s.kind in CHEAP_TEACHER_KINDS]
+    cheap = [i for i, s in enumerate(specs) if s.name in cheap_names]
+    return fit_ensemble_rules(validation, y_val, cheap, ctx.config.ensemble.sharpness)
+
+
+def teacher_probs(ctx: RunContext) -> list[dict[str, np.ndarray]]:
+    """Each teacher's stored probabilities per split, in the pack's teacher order."""
+    return [load_probs(ctx.path("teachers", spec.name, "probs.npz")) for spec in ctx.config.teachers]
+
+
+def ensemble_rule(ctx: RunContext) -> EnsembleRule:
+    """The ensemble the student learns from, refitted from the stored validation probabilities."""
+    validation = [probs["validation"] for probs in teacher_probs(ctx)]
+    return fit_rules(ctx, validation, load_split(ctx, "validation").labels)[ctx.config.ensemble.method]
+
+
+def restore_teachers(ctx: RunContext) -> list[Teacher]:
+    """The teachers the teachers stage fitted and saved, ready to label new inputs."""
+    teachers = []
+    for spec in ctx.config.teachers:
+        max_length = ctx.config.student.max_length
+        teacher = build_teacher(spec, ctx.labels, seed=ctx.seed, max_length=max_length, pack=ctx.pack)
+        teacher.load(ctx.path("teachers", spec.name))
+        teachers.append(teacher)
+    return teachers
