@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
+
+from common import ROOT, SHARED, code_version, machine_line, write_section
 
 from toolkit.pipeline import RunRequest, run
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKS = ("finance_risk", "medical_triage")
-START, END = "<!-- skeleton:start -->", "<!-- skeleton:end -->"
-SHARED = ROOT.parent / "shared" / "datasets"
 # Real data sets through the packs: (name, pack, file, input map). Same maps as the tests and the pack READMEs.
 REAL_JOBS = [
     (
@@ -64,13 +58,6 @@ REAL_JOBS = [
         {"columns": {"*": "text", "risk": "label", "class": "id"}, "labels": {"good": "low", "bad": "high"}},
     ),
 ]
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def measure(fast: bool, workdir: Path) -> list[dict]:
@@ -159,41 +146,22 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="also run the real data sets of ../shared/datasets")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
-    # the code measured is the code at the start of the run
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "toolkit", "domains"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+    version = code_version()  # the code measured is the code at the start of the run
     with tempfile.TemporaryDirectory() as tmp:
         rows = measure(True, Path(tmp))
         if args.full:
             rows += measure(False, Path(tmp))
         if args.real:
             rows += measure_real(Path(tmp))
-    # the raw figures first, so that a formatting slip never costs a measurement
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "skeleton.json").write_text(json.dumps(rows, indent=1, default=str))
-    section = "\n".join(
-        [
-            START,
-            f"Machine: {cpu_name()}, {os.cpu_count()} cores, no GPU · date {date.today()} · commit {commit.strip()}"
-            f"{' (with uncommitted changes)' if dirty else ''} · "
-            f"command: `.venv/bin/python bench/skeleton.py{' --full' if args.full else ''}"
-            f"{' --real' if args.real else ''} --write`",
-            "",
-            table(rows),
-            END,
-        ]
+    command = (
+        f".venv/bin/python bench/skeleton.py{' --full' if args.full else ''}{' --real' if args.real else ''} --write"
     )
-    print(section)
+    body = machine_line(command, version) + "\n\n" + table(rows)
+    print(body)
     if args.write:
-        path = ROOT / "BENCHMARKS.md"
-        text = path.read_text() if path.exists() else "# Benchmarks\n"
-        if START in text:
-            text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-        else:
-            text += "\n## Walking skeleton: both packs end to end\n\n" + section + "\n"
-        path.write_text(text)
+        write_section("skeleton", "Walking skeleton: both packs end to end", body)
 
 
 if __name__ == "__main__":

@@ -93,8 +93,14 @@ def run(
     label_map: str | None = typer.Option(None, "--labels", help=LABELS_HELP),
     drop_unlabeled: bool = typer.Option(False, "--drop-unlabeled", help=DROP_HELP),
     drop_conflicts: bool = typer.Option(False, "--drop-conflicts", help=CONFLICT_HELP),
+    preferences: Path | None = typer.Option(
+        None, "--preferences", help="JSONL of {prompt, chosen, rejected[, label]} pairs for the reward model."
+    ),
+    unlabeled: Path | None = typer.Option(
+        None, "--unlabeled", help="A pool of unlabeled rows (your columns, no label) for the filter stage."
+    ),
 ) -> None:
-    """Run the whole path: data -> teachers -> distill -> evaluate. Unchanged stages are skipped."""
+    """Run the whole path: data -> teachers -> filter -> distill -> evaluate. Unchanged stages are skipped."""
     from toolkit.pipeline import RunRequest
     from toolkit.pipeline import run as run_pipeline
 
@@ -102,6 +108,8 @@ def run(
     overrides = {
         **_parse_overrides(set_),
         **_input_map_overrides(column_map, label_map, drop_unlabeled, drop_conflicts),
+        **({"filter.preferences": str(preferences)} if preferences else {}),
+        **({"filter.unlabeled": str(unlabeled)} if unlabeled else {}),
     }
     request = RunRequest(domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=overrides)
     result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False))

@@ -235,14 +235,14 @@ class GeneratorSpec(StrictModel):
     sft_epochs: float = Field(default=8.0, gt=0.0)
     sft_learning_rate: float = Field(default=2e-3, gt=0.0, lt=1.0)
     max_length: int = Field(default=128, ge=16, le=4096)  # tokens of prompt + text during SFT
-    ppo_episodes: int = Field(default=384, ge=1)  # generated responses PPO learns from
+    ppo_episodes: int = Field(default=320, ge=1)  # generated responses PPO learns from (20 updates of 16)
     ppo_batch_size: int = Field(default=16, ge=2)
-    ppo_epochs: int = Field(default=4, ge=1)
-    ppo_learning_rate: float = Field(default=1e-4, gt=0.0, lt=1.0)
+    ppo_epochs: int = Field(default=2, ge=1)
+    ppo_learning_rate: float = Field(default=2e-4, gt=0.0, lt=1.0)
     kl_coef: float = Field(default=0.05, ge=0.0)  # the KL penalty towards the SFT model
     confidence_weight: float = Field(default=1.0, ge=0.0)  # lambda: reward = RM score + lambda * ensemble confidence
     response_length: int = Field(default=96, ge=8)  # new tokens per generated text
-    temperature: float = Field(default=1.0, gt=0.0, le=5.0)
+    temperature: float = Field(default=0.8, gt=0.0, le=5.0)  # sampling, in PPO and for the candidates
     samples: int = Field(default=1024, ge=0)  # candidates generated after PPO, spread evenly over the labels
 
     @model_validator(mode="after")
@@ -294,7 +294,7 @@ class FastSpec(StrictModel):
     agreement_pairs: int = Field(default=300, ge=0)
     generated_pairs: int = Field(default=150, ge=0)
     generator_epochs: float = Field(default=4.0, gt=0.0)
-    ppo_episodes: int = Field(default=96, ge=1)
+    ppo_episodes: int = Field(default=160, ge=1)
     generated_samples: int = Field(default=256, ge=0)
 
 
