@@ -11,7 +11,8 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "datasets"
+# the real data sets; a copy elsewhere (e.g. on a lent GPU machine) via SHARED_DATASETS
+SHARED = Path(os.environ.get("SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 
 def cpu_name() -> str:
@@ -30,11 +31,15 @@ def code_version() -> str:
     return commit.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
-def machine_line(command: str, version: str) -> str:
-    return (
-        f"Machine: {cpu_name()}, {os.cpu_count()} cores, no GPU · date {date.today()} · commit {version} · "
-        f"command: `{command}`"
-    )
+def accelerator() -> str:
+    import torch
+
+    return f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
+
+
+def machine_line(command: str, version: str, machine: str | None = None) -> str:
+    machine = machine or f"{cpu_name()}, {os.cpu_count()} cores, {accelerator()}"
+    return f"Machine: {machine} · date {date.today()} · commit {version} · command: `{command}`"
 
 
 def write_section(name: str, title: str, body: str) -> str:

@@ -60,17 +60,19 @@ def one_run(pack: str, data: Path | None, out: Path, fast: bool, overrides: dict
     return entry
 
 
-def measure(fast: bool, workdir: Path) -> list[dict]:
+def measure(fast: bool, workdir: Path, only: list[int] | None = None) -> list[dict]:
     rows = []
-    for name, pack, data, base in JOBS:
+    for number, (name, pack, data, base) in enumerate(JOBS):
+        if only is not None and number not in only:
+            continue
         if data is not None and not data.is_file():
             print(f"skipped {name}: {data} not found")
             continue
-        baseline_dir = workdir / f"{pack}-{len(rows)}-without"
+        baseline_dir = workdir / f"{pack}-{number}-without"
         baseline = one_run(pack, data, baseline_dir, fast, {**base, "filter.enabled": False})
         row = {"data": name, "pack": pack, "fast": fast, "without": baseline, "with": {}}
         for label, extra in variants(has_pool=data is None):
-            folder = workdir / f"{pack}-{len(rows)}-{label.replace(' ', '')}"
+            folder = workdir / f"{pack}-{number}-{label.replace(' ', '').replace('+', '-')}"
             shutil.copytree(baseline_dir, folder)  # same split, same teachers
             row["with"][label] = one_run(pack, data, folder, fast, {**base, **extra})
         rows.append(row)
@@ -121,23 +123,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="the default recipe instead of --fast")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    parser.add_argument("--only", type=int, nargs="+", help="run only these jobs (0 finance, 1 triage, 2 SMS)")
+    parser.add_argument("--out", type=Path, help="raw results file (default bench/results/filter-effect[-full].json)")
+    parser.add_argument("--table-from", type=Path, nargs="+", help="render saved raw results instead of running")
+    parser.add_argument("--machine", help="with --table-from: the machine the results were measured on")
     args = parser.parse_args()
-    version = code_version()
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = measure(not args.full, Path(tmp))
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / f"filter-effect{'-full' if args.full else ''}.json").write_text(
-        json.dumps(rows, indent=1, default=str)
-    )
+    suffix = "-full" if args.full else ""
     command = f".venv/bin/python bench/filter_effect.py{' --full' if args.full else ''} --write"
-    body = machine_line(command, version) + "\n\n" + table(rows)
+    if args.table_from:
+        saved = [json.loads(path.read_text()) for path in args.table_from]
+        saved = [
+            part if isinstance(part, dict) else {"rows": part, "version": "?", "command": command} for part in saved
+        ]
+        rows = [row for part in saved for row in part["rows"]]
+        version, command = saved[0]["version"], saved[0]["command"]
+    else:
+        version = code_version()
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = measure(not args.full, Path(tmp), args.only)
+        out = args.out or ROOT / "bench" / "results" / f"filter-effect{suffix}.json"
+        out.parent.mkdir(exist_ok=True, parents=True)
+        out.write_text(json.dumps({"version": version, "command": command, "rows": rows}, indent=1, default=str))
+    body = machine_line(command, version, args.machine) + "\n\n" + table(rows)
     print(body)
     if args.write:
-        write_section(
-            f"filter-effect{'-full' if args.full else ''}",
-            "Filter stage: the student with and without filtered samples",
-            body,
-        )
+        title = "Filter stage: the student with and without filtered samples"
+        write_section(f"filter-effect{suffix}", title + (" (default recipe)" if args.full else " (--fast)"), body)
 
 
 if __name__ == "__main__":
