@@ -79,3 +79,27 @@ def test_label_issue_rows_are_dropped_only_when_asked(filtered_run, tmp_path: Pa
     assert "[data] unchanged since the last run, skipped" in again
     assert "[teachers] unchanged since the last run, skipped" in again
     assert "[filter] unchanged since the last run, skipped" in again  # the switches only change what distill reads
+
+
+def test_a_crash_in_selection_costs_only_selection(
+    tmp_path: Path, tiny_model_dir: Path, finance_sample: Path, monkeypatch
+):
+    from toolkit.filtering import stage
+
+    overrides = {**tiny_overrides(tiny_model_dir), **tiny_filter_overrides()}
+    request = RunRequest(domain="finance_risk", data=finance_sample, out=tmp_path / "run", overrides=overrides)
+    real_select = stage._select
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed during selection")
+
+    monkeypatch.setattr(stage, "_select", crash)
+    with pytest.raises(RuntimeError, match="killed during selection"):
+        run(request, log=lambda _: None)
+    monkeypatch.setattr(stage, "_select", real_select)
+    lines: list[str] = []
+    run(request, log=lines.append)
+    restored = [line for line in lines if "earlier in this run, restored" in line]
+    assert len(restored) == 4, lines  # SFT generator, reward model, PPO generator, candidates
+    assert not any(line.startswith("ppo step") for line in lines)
+    assert (tmp_path / "run" / "filter" / "kept.parquet").is_file()

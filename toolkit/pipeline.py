@@ -489,14 +489,14 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
 MAIN_PROCESS_STAGES = ("data", "evaluate")
 
 
-def stage_filter(ctx: RunContext) -> dict:
+def stage_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     """Reward model, PPO generator, selection and label issues (toolkit.filtering); one process only."""
     if process_share()[1] > 1:
         raise ConfigError(
             "the filter stage runs in a single process, and this run was launched with several",
             hint="run it once in one process (finished stages are reused later) or set filter.enabled=false",
         )
-    return run_filter(ctx)
+    return run_filter(ctx, stage_fingerprint)
 
 
 def run(request: RunRequest, log: Log = print) -> RunResult:
@@ -507,7 +507,7 @@ def run(request: RunRequest, log: Log = print) -> RunResult:
     stages: dict[str, Callable[[], dict]] = {
         "data": lambda: stage_data(ctx),
         "teachers": lambda: stage_teachers(ctx, fingerprints["teachers"]),
-        "filter": lambda: stage_filter(ctx),
+        "filter": lambda: stage_filter(ctx, fingerprints["filter"]),
         "distill": lambda: stage_distill(ctx),
         "evaluate": lambda: stage_evaluate(ctx),
     }

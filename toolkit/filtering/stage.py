@@ -46,6 +46,7 @@ from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_spli
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.committee import Committee
+from toolkit.transformer_models import load_tokenizer
 
 
 def resource_paths(ctx: RunContext) -> tuple[Path | None, Path | None]:
@@ -62,10 +63,31 @@ def resource_paths(ctx: RunContext) -> tuple[Path | None, Path | None]:
     return pick(spec.preferences, config.example_preferences), pick(spec.unlabeled, config.example_unlabeled)
 
 
-def run_filter(ctx: RunContext) -> dict:
+class Progress:
+    """Which steps of this stage finished for this stage fingerprint (`filter/progress.json`), so a crash or a kill
+    costs only the step it interrupted."""
+
+    def __init__(self, path: Path, key: str):
+        self.path, self.key = path, key
+        stored = json.loads(path.read_text()) if path.is_file() else {}
+        self.steps: dict[str, dict] = stored.get("steps", {}) if stored.get("key") == key else {}
+
+    def done(self, step: str) -> bool:
+        return step in self.steps
+
+    def info(self, step: str) -> dict:
+        return self.steps[step]
+
+    def record(self, step: str, info: dict | None = None) -> None:
+        self.steps[step] = info or {}
+        self.path.write_text(json.dumps({"key": self.key, "steps": self.steps}, indent=2, default=float))
+
+
+def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     """Stage 3 of the run; see the module docstring for what it writes."""
     folder = ctx.path("filter")
     folder.mkdir(parents=True, exist_ok=True)
+    progress = Progress(folder / "progress.json", stage_fingerprint)
     splits = {name: load_split(ctx, name) for name in SPLITS}
     ensemble = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
     prompts = {label: label_prompt(ctx.config, label) for label in ctx.labels}
@@ -82,15 +104,35 @@ def run_filter(ctx: RunContext) -> dict:
         clock = time.perf_counter()
 
     try:
-        generator, tokenizer = _sft_generator(ctx, splits["train"], prompts)
+        if progress.done("generator_sft"):
+            generator, tokenizer = _restore_generator(ctx, "generator_sft")
+        else:
+            generator, tokenizer = _sft_generator(ctx, splits["train"], prompts)
+            progress.record("generator_sft")
         lap("generator_sft")
-        reward_model, reward_summary = _reward_model(
-            ctx, splits["train"], ensemble["train"], prompts, preferences, (generator, tokenizer)
-        )
+        if progress.done("reward_model"):
+            reward_model, reward_summary = RewardModel.load(folder / "reward_model"), progress.info("reward_model")
+            ctx.log("reward model: trained earlier in this run, restored")
+        else:
+            reward_model, reward_summary = _reward_model(
+                ctx, splits["train"], ensemble["train"], prompts, preferences, (generator, tokenizer)
+            )
+            progress.record("reward_model", reward_summary)
         lap("reward_model")
-        ppo_summary = _ppo(ctx, generator, tokenizer, prompts, reward_model, committee)
+        if progress.done("ppo"):
+            generator, tokenizer = _restore_generator(ctx, "generator")
+            ppo_summary = progress.info("ppo")
+        else:
+            ppo_summary = _ppo(ctx, generator, tokenizer, prompts, reward_model, committee)
+            progress.record("ppo", ppo_summary)
         lap("ppo")
-        candidates = _candidates(ctx, generator, tokenizer, pool)
+        if progress.done("candidates"):
+            candidates = pd.read_parquet(folder / "candidates.parquet")
+            ctx.log(f"candidates: {len(candidates)} written earlier in this run, restored")
+        else:
+            candidates = _candidates(ctx, generator, tokenizer, pool)
+            candidates.to_parquet(folder / "candidates.parquet", index=False)
+            progress.record("candidates")
         lap("generation")
         kept, rejected = _select(ctx, candidates, splits, prompts, reward_model, committee)
         lap("selection")
@@ -208,6 +250,12 @@ def _sft_generator(ctx: RunContext, train: Split, prompts: dict):
     model.save_pretrained(ctx.path("filter", "generator_sft"))
     tokenizer.save_pretrained(ctx.path("filter", "generator_sft"))
     return model, tokenizer
+
+
+def _restore_generator(ctx: RunContext, name: str):
+    folder = ctx.path("filter", name)
+    ctx.log(f"generator: {name} finished earlier in this run, restored from {folder}")
+    return AutoModelForCausalLM.from_pretrained(folder), load_tokenizer(str(folder))
 
 
 def _ppo(ctx: RunContext, model, tokenizer, prompts: dict, reward_model: RewardModel, committee: Committee) -> dict:
