@@ -429,6 +429,9 @@ def stage_evaluate(ctx: RunContext) -> dict:
         "models": models,
         "targets": check_targets(models["student"]["test"], ctx.config.targets),
     }
+    if filter_feeds_distill(ctx.config) and ctx.config.filter.use_for_distill:
+        summary = json.loads(ctx.path("filter", "summary.json").read_text(encoding="utf-8"))
+        payload["filter"] = {key: summary[key] for key in ("reward_model", "ppo", "candidates", "label_issues")}
     write_metrics(ctx.path("report", "metrics.json"), payload)
     write_report(ctx.path("report", "report.md"), payload)
     for name, entry in models.items():

@@ -55,6 +55,8 @@ def render_report(payload: dict) -> str:
         for t in payload["targets"]:
             bound = ("≥ " if t["bound"] == "at_least" else "≤ ") + f"{t['limit']:.2f}"
             lines.append(f"| {t['target']} | {bound} | {t['value']:.3f} | **{t['status']}** |")
+    if payload.get("filter"):
+        lines += ["", *_filter_section(payload["filter"])]
     for name, entry in models.items():
         m = entry["test"]
         lines += [
@@ -71,6 +73,31 @@ def render_report(payload: dict) -> str:
             )
     lines.append("")
     return "\n".join(lines)
+
+
+def _filter_section(summary: dict) -> list[str]:
+    """What the filter stage added to the student's training data, and how far to trust it."""
+    rm, ppo, candidates = summary["reward_model"], summary["ppo"], summary["candidates"]
+    by_source = ", ".join(f"{k} {v:.3f}" for k, v in rm["pairwise_accuracy_by_source"].items() if v is not None)
+    lines = [
+        "## Filter stage (samples added to the student's training data)",
+        "",
+        f"- Reward model: pairwise accuracy {rm['pairwise_accuracy']:.3f} on {rm['pairs']['held_out']} held-out pairs "
+        f"({by_source}); {rm['pairwise_accuracy_before_training']:.3f} before training.",
+    ]
+    if "first_quarter_mean" in ppo:
+        lines.append(
+            f"- PPO: {ppo['steps']} updates; mean reward {ppo['first_quarter_mean']:+.3f} over the first quarter, "
+            f"{ppo['last_quarter_mean']:+.3f} over the last (filter/ppo_reward.png)."
+        )
+    kept = ", ".join(f"{k} {v}" for k, v in candidates["kept_by_source"].items()) or "none"
+    reasons = "; ".join(f"{k}: {v}" for k, v in candidates["rejected_by_reason"].items()) or "none"
+    lines += [
+        f"- Candidates: {candidates['total']}; kept {candidates['kept']} ({kept}); rejected {candidates['rejected']} "
+        f"({reasons}).",
+        f"- Possible label errors for review: {summary['label_issues']['flagged']} (filter/label_issues.csv).",
+    ]
+    return lines
 
 
 def write_report(path: Path, payload: dict) -> None:
