@@ -52,7 +52,11 @@ def variants(has_pool: bool) -> list[tuple[str, dict]]:
 
 def one_run(pack: str, data: Path | None, out: Path, fast: bool, overrides: dict) -> dict:
     started = time.perf_counter()
-    result = run(RunRequest(domain=pack, data=data, out=out, fast=fast, overrides=overrides), log=lambda _: None)
+
+    def log(line: str) -> None:  # the run's own log, timed, so a slow step shows itself
+        print(f"[{out.name} {time.perf_counter() - started:6.0f} s] {line}", file=sys.stderr, flush=True)
+
+    result = run(RunRequest(domain=pack, data=data, out=out, fast=fast, overrides=overrides), log=log)
     entry = {"seconds": time.perf_counter() - started, "student": result.metrics["models"]["student"]["test"]}
     summary = out / "filter" / "summary.json"
     if overrides.get("filter.enabled", True) and summary.is_file():
