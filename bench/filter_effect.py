@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="raw results file (default bench/results/filter-effect[-full].json)")
     parser.add_argument("--table-from", type=Path, nargs="+", help="render saved raw results instead of running")
     parser.add_argument("--machine", help="with --table-from: the machine the results were measured on")
+    parser.add_argument("--commit", help="with --table-from: the commit measured, where the saved one is wrong")
     args = parser.parse_args()
     suffix = "-full" if args.full else ""
     command = f".venv/bin/python bench/filter_effect.py{' --full' if args.full else ''} --write"
@@ -140,7 +141,7 @@ def main() -> None:
             part if isinstance(part, dict) else {"rows": part, "version": "?", "command": command} for part in saved
         ]
         rows = [row for part in saved for row in part["rows"]]
-        version, command = saved[0]["version"], saved[0]["command"]
+        version, command = args.commit or saved[0]["version"], saved[0]["command"]
     else:
         version = code_version()
         with tempfile.TemporaryDirectory() as tmp:

@@ -59,6 +59,30 @@ class TrainingSettings:
     seed: int
 
 
+def _fit(
+    trainer_class, config_class, model, tokenizer, columns: dict, settings: TrainingSettings, work_dir: Path, **extra
+):
+    with _quiet():
+        trainer = trainer_class(
+            model=model,
+            args=config_class(
+                output_dir=str(work_dir),
+                num_train_epochs=settings.epochs,
+                learning_rate=settings.learning_rate,
+                per_device_train_batch_size=settings.batch_size,
+                max_length=settings.max_length,
+                seed=settings.seed,
+                logging_steps=10,
+                **extra,
+                **COMMON,
+            ),
+            train_dataset=datasets.Dataset.from_dict(columns),
+            processing_class=tokenizer,
+        )
+        trainer.train()
+    return trainer.state.log_history
+
+
 def train_reward_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -68,24 +92,8 @@ def train_reward_model(
     work_dir: Path,
 ) -> list[dict]:
     """Bradley-Terry training on token ids of (chosen, rejected) pairs; returns the Trainer's log."""
-    with _quiet():
-        trainer = RewardTrainer(
-            model=model,
-            args=RewardConfig(
-                output_dir=str(work_dir),
-                num_train_epochs=settings.epochs,
-                learning_rate=settings.learning_rate,
-                per_device_train_batch_size=settings.batch_size,
-                max_length=settings.max_length,
-                seed=settings.seed,
-                logging_steps=10,
-                **COMMON,
-            ),
-            train_dataset=datasets.Dataset.from_dict({"chosen_ids": chosen, "rejected_ids": rejected}),
-            processing_class=tokenizer,
-        )
-        trainer.train()
-    return trainer.state.log_history
+    columns = {"chosen_ids": chosen, "rejected_ids": rejected}
+    return _fit(RewardTrainer, RewardConfig, model, tokenizer, columns, settings, work_dir)
 
 
 def sft_train(
@@ -97,25 +105,8 @@ def sft_train(
     work_dir: Path,
 ) -> list[dict]:
     """Causal-LM fine-tuning on pre-tokenized prompt + completion rows; the loss covers the completion only."""
-    with _quiet():
-        trainer = SFTTrainer(
-            model=model,
-            args=SFTConfig(
-                output_dir=str(work_dir),
-                num_train_epochs=settings.epochs,
-                learning_rate=settings.learning_rate,
-                per_device_train_batch_size=settings.batch_size,
-                max_length=settings.max_length,
-                seed=settings.seed,
-                logging_steps=10,
-                completion_only_loss=True,
-                **COMMON,
-            ),
-            train_dataset=datasets.Dataset.from_dict({"input_ids": input_ids, "completion_mask": completion_mask}),
-            processing_class=tokenizer,
-        )
-        trainer.train()
-    return trainer.state.log_history
+    columns = {"input_ids": input_ids, "completion_mask": completion_mask}
+    return _fit(SFTTrainer, SFTConfig, model, tokenizer, columns, settings, work_dir, completion_only_loss=True)
 
 
 @dataclass(frozen=True)
