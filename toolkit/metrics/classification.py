@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 from toolkit.config import TargetSpec
 
@@ -22,6 +28,15 @@ def ordinal_error_rates(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[st
         "under_triage_rate": float(np.sum(y_pred < y_true) / n),
         "over_triage_rate": float(np.sum(y_pred > y_true) / n),
     }
+
+
+def quadratic_weighted_kappa(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> float:
+    """Agreement on an ordinal scale, penalising a disagreement by the square of its distance (1 = perfect).
+
+    >>> quadratic_weighted_kappa([0, 1, 2], [0, 1, 2], 3)
+    1.0
+    """
+    return float(cohen_kappa_score(y_true, y_pred, labels=list(range(n_classes)), weights="quadratic"))
 
 
 def classification_metrics(
