@@ -42,7 +42,8 @@ from toolkit.errors import ConfigError, DataError
 from toolkit.filtering.stage import resource_paths, run_filter
 from toolkit.manifest import Manifest, environment_versions, file_digest, fingerprint, machine_summary, now
 from toolkit.metrics.classification import check_targets, classification_metrics, majority_probabilities
-from toolkit.metrics.report import write_metrics, write_report
+from toolkit.metrics.evaluation import evaluate_model
+from toolkit.metrics.report import METRICS_SCHEMA_VERSION, write_metrics, write_report
 from toolkit.packs import Pack, load_pack
 from toolkit.run_context import Log, RunContext, fit_rules, load_probs, load_split
 from toolkit.teachers.base import build_teacher
@@ -408,13 +409,12 @@ def stage_evaluate(ctx: RunContext) -> dict:
         "student (LoRA)" if ctx.config.student.lora else "student",
         load_probs(ctx.path("student", "probs.npz")),
     )
+    hook = ctx.pack.hook("metrics") if ctx.pack.has_hook("metrics") else None
+    y_val, y_test = splits["validation"].labels, splits["test"].labels
     models = {
         name: {
             "role": role,
-            **{
-                split: classification_metrics(splits[split].labels, probs[split], ctx.labels, ctx.config.ordinal)
-                for split in ("validation", "test")
-            },
+            **evaluate_model(y_val, probs["validation"], y_test, probs["test"], ctx.config, hook, seed=ctx.seed),
         }
         for name, (role, probs) in sources.items()
     }
@@ -427,7 +427,8 @@ def stage_evaluate(ctx: RunContext) -> dict:
         "critical_label": ctx.config.critical_label,
         "split_sizes": {name: len(splits[name].labels) for name in SPLITS},
         "models": models,
-        "targets": check_targets(models["student"]["test"], ctx.config.targets),
+        "targets": models["student"]["policy"]["targets"],
+        "targets_at_argmax": check_targets(models["student"]["test"], ctx.config.targets),
     }
     if filter_feeds_distill(ctx.config) and ctx.config.filter.use_for_distill:
         summary = json.loads(ctx.path("filter", "summary.json").read_text(encoding="utf-8"))
@@ -458,15 +459,20 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         ctx.seed,
         c.fast.max_train_rows if ctx.fast else None,
     )
-    hook_files = sorted({spec.partition(":")[0] for spec in c.hooks.values()})
-    hook_digests = {name: file_digest(ctx.pack.root / name) for name in hook_files if (ctx.pack.root / name).is_file()}
+
+    def hook_digest(name: str) -> str | None:
+        """The hook's file, so that editing a pack's rules re-runs the teachers and editing its metrics only the
+        evaluation."""
+        path = ctx.pack.root / c.hooks[name].partition(":")[0] if name in c.hooks else None
+        return file_digest(path) if path is not None and path.is_file() else None
+
     teachers = fingerprint(
         "teachers",
         data,
         [t.model_dump(mode="json") for t in c.teachers],
         c.ensemble.model_dump(mode="json"),
         c.student.max_length,
-        hook_digests,
+        hook_digest("rules"),
     )
     preferences, pool = resource_paths(ctx)
     filter_ = fingerprint(
@@ -484,7 +490,14 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         [filter_, c.filter.use_for_distill, c.filter.label_issues.drop] if filter_feeds_distill(c) else None,
     )
     evaluate = fingerprint(
-        "evaluate", distill, [t.model_dump(mode="json") for t in c.targets], c.ordinal, c.critical_label
+        "evaluate",
+        distill,
+        [t.model_dump(mode="json") for t in c.targets],
+        c.ordinal,
+        c.critical_label,
+        c.cost_matrix,
+        hook_digest("metrics"),
+        METRICS_SCHEMA_VERSION,
     )
     return {"data": data, "teachers": teachers, "filter": filter_, "distill": distill, "evaluate": evaluate}
 

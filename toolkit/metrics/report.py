@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-METRICS_SCHEMA_VERSION = 1
+METRICS_SCHEMA_VERSION = 2
 
 
 def write_metrics(path: Path, payload: dict) -> None:
@@ -45,16 +45,25 @@ def render_report(payload: dict) -> str:
             row.append(_pct(m["per_class"][critical]["recall"]))
         lines.append("| " + " | ".join(row) + " |")
     if payload.get("targets"):
+        weights = payload["models"]["student"]["policy"]["weights"]
         lines += [
             "",
-            "## Targets (student, argmax decision; thresholds come with the evaluation stage later)",
+            "## Targets (student, decision policy tuned on validation, reported on test)",
             "",
-            "| target | bound | value | status |",
-            "|---|---|---|---|",
+            "Policy: predict the class with the largest probability × weight; weights "
+            + ", ".join(f"{label} {w:.3g}" for label, w in weights.items())
+            + ". *Robust* means the target holds at the unfavourable end of the 95% bootstrap interval.",
+            "",
+            "| target | bound | validation | test | 95% interval | status | robust |",
+            "|---|---|---|---|---|---|---|",
         ]
         for t in payload["targets"]:
             bound = ("≥ " if t["bound"] == "at_least" else "≤ ") + f"{t['limit']:.2f}"
-            lines.append(f"| {t['target']} | {bound} | {t['value']:.3f} | **{t['status']}** |")
+            interval = f"{t['interval']['low']:.3f} – {t['interval']['high']:.3f}"
+            lines.append(
+                f"| {t['target']} | {bound} | {t['validation']:.3f} | {t['value']:.3f} | {interval} "
+                f"| **{t['status']}** | {'yes' if t['robust'] else 'no'} |"
+            )
     if payload.get("filter"):
         lines += ["", *_filter_section(payload["filter"])]
     for name, entry in models.items():
