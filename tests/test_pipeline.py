@@ -112,3 +112,34 @@ def test_changing_the_recipe_reruns_only_distill_and_evaluate(tiny_run, tmp_path
     )
     skipped = [line.split("]")[0].strip("[") for line in lines if "skipped" in line]
     assert skipped == ["data", "teachers"]
+
+
+def test_every_model_has_intervals_calibration_domain_figures_and_a_policy(tiny_run) -> None:
+    _, result = tiny_run
+    for name, entry in result.metrics["models"].items():
+        test = entry["test"]
+        low, high = test["intervals"]["macro_f1"]["low"], test["intervals"]["macro_f1"]["high"]
+        assert low <= test["macro_f1"] <= high, name
+        assert {"ece", "brier", "reliability"} <= set(test["calibration"])
+        assert test["calibration_scaled"]["temperature"] > 0
+        assert set(test["auc"]["per_class"]) == {"low", "medium", "high"}
+        assert "quadratic_weighted_kappa" in test and "expected_cost" in test  # ordinal pack with a cost matrix
+        assert set(test["domain"]) >= {"ks", "gini"} or test["per_class"]["high"]["support"] in (0, 22)
+        assert [t["target"] for t in entry["policy"]["targets"]] == ["recall[high]", "precision[high]", "macro_f1"]
+    targets = result.metrics["targets"]
+    assert all(t["status"] in ("PASS", "FAIL") and "interval" in t for t in targets)
+    report = result.report_path.read_text()
+    assert "decision policy tuned on validation" in report and "95% interval" in report
+
+
+def test_compare_prints_runs_side_by_side(tiny_run) -> None:
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    _, result = tiny_run
+    outcome = CliRunner().invoke(app, ["compare", str(result.run_dir), str(result.run_dir), "--model", "all"])
+    assert outcome.exit_code == 0, outcome.output
+    assert outcome.output.count("student") == 2 and "ensemble_weighted" in outcome.output
+    missing = CliRunner().invoke(app, ["compare", str(result.run_dir.parent / "nowhere")])
+    assert missing.exit_code == 2 and "no report/metrics.json" in missing.output

@@ -223,6 +223,24 @@ def init(
 
 
 @app.command()
+@friendly_errors
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Run folders, e.g. runs/a runs/b."),
+    model: list[str] = typer.Option(["student"], "--model", "-m", help="Models to show; --model all for every one."),
+) -> None:
+    """Print runs side by side: macro F1 and accuracy with 95% intervals, critical recall, targets met."""
+    from toolkit.metrics.compare import comparison_rows
+
+    rows = comparison_rows(runs, [] if model == ["all"] else model)
+    table = Table(title="runs side by side (test split)")
+    for column in dict.fromkeys(key for row in rows for key in row):
+        table.add_column(column, no_wrap=column in ("model", "domain"))
+    for row in rows:
+        table.add_row(*[row.get(str(column.header), "") for column in table.columns])
+    console.print(table)
+
+
+@app.command()
 def packs() -> None:
     """List the domain packs found."""
     from toolkit.packs import available_packs, load_pack
