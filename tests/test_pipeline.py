@@ -143,3 +143,20 @@ def test_compare_prints_runs_side_by_side(tiny_run) -> None:
     assert outcome.output.count("student") == 2 and "ensemble_weighted" in outcome.output
     missing = CliRunner().invoke(app, ["compare", str(result.run_dir.parent / "nowhere")])
     assert missing.exit_code == 2 and "no report/metrics.json" in missing.output
+
+
+def test_evaluate_a_saved_model_on_new_data(tiny_run, finance_sample: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    _, result = tiny_run
+    out = tmp_path / "evaluation.json"
+    args = ["evaluate", "--model", str(result.run_dir), "--data", str(finance_sample), "--output", str(out)]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 0, outcome.output
+    figures = json.loads(out.read_text())
+    assert figures["rows"] == 150 and set(figures["argmax"]["per_class"]) == {"low", "medium", "high"}
+    assert [t["target"] for t in figures["policy"]["targets"]] == ["recall[high]", "precision[high]", "macro_f1"]
+    bad = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path), "--data", str(finance_sample)])
+    assert bad.exit_code == 2 and "not inside a run folder" in bad.output

@@ -224,6 +224,40 @@ def init(
 
 @app.command()
 @friendly_errors
+def evaluate(
+    model: Path = typer.Option(..., "--model", help="A run folder (its student) or a model folder inside a run."),
+    data: Path = typer.Option(..., "--data", help="Labeled CSV / JSONL / Parquet with the run's columns."),
+    output: Path | None = typer.Option(None, "--output", help="Write the figures as JSON here."),
+    column_map: str | None = typer.Option(None, "--map", help=MAP_HELP),
+    label_map: str | None = typer.Option(None, "--labels", help=LABELS_HELP),
+) -> None:
+    """Evaluate a saved model on new labeled data: per-class figures with intervals, and the run's policy targets."""
+    from toolkit.metrics.evaluate_saved import evaluate_saved
+
+    result = evaluate_saved(model, data, overrides=_input_map_overrides(column_map, label_map, False))
+    table = Table(title=f"{result['model']} on {result['data']} ({result['rows']} rows)")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column)
+    for label, c in result["argmax"]["per_class"].items():
+        recall = result["argmax"]["intervals"].get(f"recall[{label}]")
+        interval = f" [{recall['low']:.3f}, {recall['high']:.3f}]" if recall else ""
+        table.add_row(
+            label, f"{c['precision']:.3f}", f"{c['recall']:.3f}{interval}", f"{c['f1']:.3f}", str(c["support"])
+        )
+    console.print(table)
+    f1 = result["argmax"]["intervals"]["macro_f1"]
+    console.print(f"macro F1 {result['argmax']['macro_f1']:.3f} [{f1['low']:.3f}, {f1['high']:.3f}]")
+    for target in result.get("policy", {}).get("targets", []):
+        console.print(
+            f"target {target['target']}: {target['value']:.3f} {target['status']} (the run's decision policy)"
+        )
+    if output:
+        output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        console.print(f"written: {output}")
+
+
+@app.command()
+@friendly_errors
 def compare(
     runs: list[Path] = typer.Argument(..., help="Run folders, e.g. runs/a runs/b."),
     model: list[str] = typer.Option(["student"], "--model", "-m", help="Models to show; --model all for every one."),

@@ -1,0 +1,84 @@
+"""`domain-distill evaluate --model DIR --data FILE`: any saved model of a run, on new labeled data, with the
+run's own data contract and decision policy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.config import PackConfig, apply_overrides, validate_pack_config
+from toolkit.data.loading import read_table
+from toolkit.data.validation import validate_frame
+from toolkit.errors import ConfigError
+from toolkit.metrics.bootstrap import bootstrap_intervals, confusion, confusion_figures
+from toolkit.metrics.classification import classification_metrics
+from toolkit.metrics.probabilistic import calibration_metrics, one_vs_rest_auc
+from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    run_dir: Path
+    model_dir: Path
+    config: PackConfig
+    policy_weights: list[float] | None
+
+
+def locate(model: Path) -> SavedModel:
+    """A run folder (its merged student) or a model folder inside a run; the run gives config and policy."""
+    model = Path(model)
+    run_dir = next((p for p in (model, *model.parents) if (p / "manifest.json").is_file()), None)
+    if run_dir is None:
+        raise ConfigError(f"{model}: not inside a run folder (no manifest.json above it)", hint="give runs/<name>")
+    model_dir = model if (model / "config.json").is_file() else run_dir / "student" / "merged"
+    if not (model_dir / "config.json").is_file():
+        raise ConfigError(f"{model_dir}: no saved model here", hint="run the distill stage first")
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    config = validate_pack_config(manifest["config"], f"{run_dir / 'manifest.json'} config")
+    metrics_path = run_dir / "report" / "metrics.json"
+    weights = None
+    if metrics_path.is_file() and model_dir == run_dir / "student" / "merged":
+        policy = json.loads(metrics_path.read_text(encoding="utf-8"))["models"]["student"].get("policy")
+        weights = list(policy["weights"].values()) if policy else None
+    return SavedModel(run_dir, model_dir, config, weights)
+
+
+def evaluate_saved(model: Path, data: Path, resamples: int = 1000, overrides: dict | None = None) -> dict:
+    """Figures of the saved model on `data` (validated like training data, with an optional column / label map in
+    `overrides`): at the plain argmax, and the run's decision policy against its targets."""
+    saved = locate(model)
+    config = apply_overrides(saved.config, overrides) if overrides else saved.config
+    frame, report, config = validate_frame(read_table(data), config, data)
+    report.raise_if_errors()
+    labels = config.label_names
+    y = frame["label"].map({label: k for k, label in enumerate(labels)}).to_numpy()
+    classifier = load_classifier(str(saved.model_dir), labels)
+    probs = predict_proba(
+        classifier, load_tokenizer(str(saved.model_dir)), frame["input"].tolist(), config.student.max_length
+    )
+    out = {
+        "model": str(saved.model_dir),
+        "data": str(data),
+        "rows": len(frame),
+        "dropped": len(report.dropped),
+        "argmax": {
+            **classification_metrics(y, probs, labels, config.ordinal),
+            "auc": one_vs_rest_auc(y, probs, labels),
+            "calibration": calibration_metrics(y, probs),
+            "intervals": bootstrap_intervals(y, probs.argmax(axis=1), labels, config.ordinal, resamples),
+        },
+    }
+    if saved.policy_weights is not None:
+        predicted = (probs * np.asarray(saved.policy_weights)[None, :]).argmax(axis=1)
+        figures = confusion_figures(confusion(y, predicted, len(labels)), labels, config.ordinal)
+        out["policy"] = {
+            "weights": dict(zip(labels, saved.policy_weights, strict=True)),
+            "targets": [
+                {"target": t.key, "value": figures[t.key], "status": "PASS" if t.is_met(figures[t.key]) else "FAIL"}
+                for t in config.targets
+            ],
+        }
+    return out
