@@ -160,3 +160,30 @@ def test_evaluate_a_saved_model_on_new_data(tiny_run, finance_sample: Path, tmp_
     assert [t["target"] for t in figures["policy"]["targets"]] == ["recall[high]", "precision[high]", "macro_f1"]
     bad = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path), "--data", str(finance_sample)])
     assert bad.exit_code == 2 and "not inside a run folder" in bad.output
+
+
+def test_html_report_is_self_contained_with_its_plots(tiny_run) -> None:
+    import base64
+    from html.parser import HTMLParser
+
+    class Images(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images: list[tuple[str, bytes]] = []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "img":
+                assert attrs["src"].startswith("data:image/png;base64,")  # nothing loaded from elsewhere
+                self.images.append((attrs["alt"], base64.b64decode(attrs["src"].split(",", 1)[1])))
+
+    _, result = tiny_run
+    page = (result.run_dir / "report" / "report.html").read_text()
+    parser = Images()
+    parser.feed(page)
+    captions = [alt for alt, _ in parser.images]
+    assert any(c.startswith("Teachers, ensembles and student") for c in captions)
+    assert "Confusion matrix: student" in captions and any(c.startswith("Reliability diagram") for c in captions)
+    assert any(c.startswith("Precision-recall") for c in captions)
+    assert all(png.startswith(b"\x89PNG") and len(png) > 5000 for _, png in parser.images)
+    assert "<h2>Targets" in page and ("PASS" in page or "FAIL" in page)

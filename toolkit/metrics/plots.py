@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+import matplotlib
+
+matplotlib.use("Agg")  # files and notebooks only; never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 
 def plot_models_side_by_side(metrics: dict, split: str = "test") -> Figure:
@@ -11,10 +17,23 @@ def plot_models_side_by_side(metrics: dict, split: str = "test") -> Figure:
     names = list(metrics["models"])
     critical = metrics.get("critical_label")
     macro = [metrics["models"][n][split]["macro_f1"] for n in names]
+    intervals = [metrics["models"][n][split].get("intervals", {}).get("macro_f1") for n in names]
+    errors = (
+        np.array([[m - i["low"], i["high"] - m] for m, i in zip(macro, intervals, strict=True)]).T
+        if all(intervals)
+        else None
+    )
     figure, axis = plt.subplots(figsize=(8, 3.5))
     positions = range(len(names))
     width = 0.4 if critical else 0.8
-    axis.bar([p - width / 2 if critical else p for p in positions], macro, width, label="macro F1")
+    axis.bar(
+        [p - width / 2 if critical else p for p in positions],
+        macro,
+        width,
+        yerr=errors,
+        capsize=3,
+        label="macro F1 (95% interval)" if errors is not None else "macro F1",
+    )
     if critical:
         recall = [metrics["models"][n][split]["per_class"][critical]["recall"] for n in names]
         axis.bar([p + width / 2 for p in positions], recall, width, label=f"recall of {critical}")
@@ -22,5 +41,53 @@ def plot_models_side_by_side(metrics: dict, split: str = "test") -> Figure:
     axis.set_ylim(0, 1)
     axis.set_title(f"{metrics['domain']}: models side by side ({split} split)")
     axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def plot_confusion(matrix: list[list[int]], labels: list[str], title: str) -> Figure:
+    """Counts with the true class in rows; the diagonal is right, below it an under-call for ordered labels."""
+    counts = np.asarray(matrix)
+    figure, axis = plt.subplots(figsize=(3.6, 3.2))
+    axis.imshow(counts, cmap="Blues")
+    for (i, j), value in np.ndenumerate(counts):
+        axis.text(j, i, str(value), ha="center", va="center", color="white" if value > counts.max() / 2 else "black")
+    axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    axis.set_yticks(range(len(labels)), labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def plot_precision_recall(y_true: np.ndarray, probs: np.ndarray, labels: list[str], title: str) -> Figure:
+    """One-vs-rest precision-recall curve per class."""
+    figure, axis = plt.subplots(figsize=(4.2, 3.4))
+    for k, label in enumerate(labels):
+        positive = np.asarray(y_true) == k
+        if 0 < positive.sum() < len(positive):
+            precision, recall, _ = precision_recall_curve(positive, probs[:, k])
+            axis.plot(recall, precision, label=label)
+    axis.set_xlabel("recall")
+    axis.set_ylabel("precision")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.set_title(title, fontsize=9)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def plot_reliability(curves: dict[str, list[dict]], title: str) -> Figure:
+    """Accuracy against confidence per bin, one line per probability set (e.g. raw and temperature-scaled)."""
+    figure, axis = plt.subplots(figsize=(4.2, 3.4))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    for name, bins in curves.items():
+        axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=name)
+    axis.set_xlabel("confidence (top class)")
+    axis.set_ylabel("accuracy")
+    axis.set_title(title, fontsize=9)
+    axis.legend(fontsize=7)
     figure.tight_layout()
     return figure

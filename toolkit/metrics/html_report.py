@@ -1,0 +1,131 @@
+"""`report/report.html`: one self-contained page (images inlined as PNG data) that a committee can open offline:
+the side-by-side table with intervals, the targets, and the plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from toolkit.metrics.plots import plot_confusion, plot_models_side_by_side, plot_precision_recall, plot_reliability
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.pass { color: #116611; font-weight: bold; } .fail { color: #aa1111; font-weight: bold; }
+figure { display: inline-block; margin: 0.5rem; } figcaption { font-size: 0.8rem; color: #555; }
+"""
+
+
+def _png(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figure(figure: Figure, caption: str) -> str:
+    return (
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(figure)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _interval(entry: dict, key: str) -> str:
+    i = entry.get("intervals", {}).get(key)
+    return f" <small>[{i['low']:.3f}, {i['high']:.3f}]</small>" if i else ""
+
+
+def render_html(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) -> str:
+    """The page for a run's `metrics.json` payload; `student_probs` (test split) feed the student's curves."""
+    labels, critical, models = payload["labels"], payload.get("critical_label"), payload["models"]
+    student = models["student"]
+    parts = [
+        f"<h1>{html.escape(payload['domain'])} — run report</h1>",
+        f"<p>Data <code>{html.escape(str(payload['data']))}</code>; train / validation / test "
+        f"{payload['split_sizes']['train']} / {payload['split_sizes']['validation']} / {payload['split_sizes']['test']}"
+        f"; seed {payload['seed']}{'; fast settings' if payload['fast'] else ''}. Intervals are bootstrap 95%.</p>",
+        "<h2>Models side by side (test split)</h2>",
+        "<table><tr><th>model</th><th>role</th><th>macro F1</th><th>accuracy</th>"
+        + (f"<th>recall {html.escape(critical)}</th>" if critical else "")
+        + "<th>ROC-AUC (macro)</th><th>ECE</th><th>Brier</th></tr>",
+    ]
+    for name, entry in models.items():
+        test = entry["test"]
+        auc = test["auc"]["macro_roc_auc"]
+        cells = [
+            html.escape(name),
+            html.escape(entry["role"]),
+            f"{test['macro_f1']:.3f}{_interval(test, 'macro_f1')}",
+            f"{test['accuracy']:.3f}{_interval(test, 'accuracy')}",
+        ]
+        if critical:
+            cells.append(f"{test['per_class'][critical]['recall']:.3f}{_interval(test, f'recall[{critical}]')}")
+        cells += [
+            "—" if auc is None else f"{auc:.3f}",
+            f"{test['calibration']['ece']:.3f}",
+            f"{test['calibration']['brier']:.3f}",
+        ]
+        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts.append("</table>")
+    if payload.get("targets"):
+        weights = ", ".join(f"{k} {v:.3g}" for k, v in student["policy"]["weights"].items())
+        parts += [
+            "<h2>Targets (student; decision policy tuned on validation, reported on test)</h2>",
+            f"<p>Policy weights: {html.escape(weights)}.</p>",
+            "<table><tr><th>target</th><th>bound</th><th>validation</th><th>test</th><th>95% interval</th>"
+            "<th>status</th><th>robust</th></tr>",
+        ]
+        for t in payload["targets"]:
+            bound = ("≥ " if t["bound"] == "at_least" else "≤ ") + f"{t['limit']:.2f}"
+            status = f'<span class="{t["status"].lower()}">{t["status"]}</span>'
+            parts.append(
+                f"<tr><td>{html.escape(t['target'])}</td><td>{bound}</td><td>{t['validation']:.3f}</td>"
+                f"<td>{t['value']:.3f}</td><td>{t['interval']['low']:.3f} – {t['interval']['high']:.3f}</td>"
+                f"<td>{status}</td><td>{'yes' if t['robust'] else 'no'}</td></tr>"
+            )
+        parts.append("</table>")
+    best_teacher = max(
+        (n for n, e in models.items() if e["role"].startswith(("teacher", "ensemble"))),
+        key=lambda n: models[n]["test"]["macro_f1"],
+        default=None,
+    )
+    scaled = student["test"]["calibration_scaled"]
+    plots = [
+        _figure(plot_models_side_by_side(payload), "Teachers, ensembles and student: macro F1 with 95% intervals"),
+        _figure(plot_confusion(student["test"]["confusion_matrix"], labels, "student"), "Confusion matrix: student"),
+    ]
+    if best_teacher:
+        matrix = models[best_teacher]["test"]["confusion_matrix"]
+        plots.append(_figure(plot_confusion(matrix, labels, best_teacher), f"Confusion matrix: {best_teacher}"))
+    plots += [
+        _figure(plot_precision_recall(y_test, student_probs, labels, "student"), "Precision-recall, one class vs rest"),
+        _figure(
+            plot_reliability(
+                {
+                    "raw": student["test"]["calibration"]["reliability"],
+                    f"temperature {scaled['temperature']:.2f}": scaled["reliability"],
+                },
+                "student calibration",
+            ),
+            f"Reliability diagram: ECE {student['test']['calibration']['ece']:.3f} raw, {scaled['ece']:.3f} scaled",
+        ),
+    ]
+    parts += ["<h2>Plots</h2>", *plots]
+    body = "\n".join(parts)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(payload["domain"])} '
+        f"report</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def write_html_report(path: Path, payload: dict, y_test: np.ndarray, student_probs: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(payload, y_test, student_probs), encoding="utf-8")
