@@ -187,3 +187,19 @@ def test_html_report_is_self_contained_with_its_plots(tiny_run) -> None:
     assert any(c.startswith("Precision-recall") for c in captions)
     assert all(png.startswith(b"\x89PNG") and len(png) > 5000 for _, png in parser.images)
     assert "<h2>Targets" in page and ("PASS" in page or "FAIL" in page)
+
+
+def test_model_card_states_use_figures_and_limits(tiny_run) -> None:
+    _, result = tiny_run
+    card = (result.run_dir / "report" / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Model card: finance_risk student")
+    assert "never decides an escalation" in card  # the pack's warning, first and in bold
+    for heading in ("## Intended use", "## Data", "## Performance on the test split", "## Limits"):
+        assert heading in card
+    assert "95% interval" in card and "recall[high]" in card
+
+
+def test_triage_card_warns_that_it_never_replaces_clinical_judgement() -> None:
+    from toolkit.packs import load_pack
+
+    assert "never replaces clinical judgement" in load_pack("medical_triage").config.model_card.warning

@@ -298,6 +298,14 @@ class FastSpec(StrictModel):
     generated_samples: int = Field(default=256, ge=0)
 
 
+class ModelCardSpec(StrictModel):
+    """What the pack says about use in `report/MODEL_CARD.md`."""
+
+    intended_use: str = ""
+    out_of_scope: str = ""
+    warning: str = ""  # shown first, in bold (e.g. clinical decision support, never a replacement)
+
+
 class PackConfig(StrictModel):
     """Everything a domain pack declares; `domains/<pack>/pack.yaml` is validated into this."""
 
@@ -322,6 +330,7 @@ class PackConfig(StrictModel):
     split: SplitSpec = SplitSpec()
     filter: FilterSpec = FilterSpec()
     fast: FastSpec = FastSpec()
+    model_card: ModelCardSpec = ModelCardSpec()
     hooks: dict[str, str] = {}  # hook name -> "file.py:function" inside the pack folder
 
     @model_validator(mode="after")

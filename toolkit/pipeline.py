@@ -44,6 +44,7 @@ from toolkit.manifest import Manifest, environment_versions, file_digest, finger
 from toolkit.metrics.classification import check_targets, classification_metrics, majority_probabilities
 from toolkit.metrics.evaluation import evaluate_model
 from toolkit.metrics.html_report import write_html_report
+from toolkit.metrics.model_card import write_model_card
 from toolkit.metrics.report import METRICS_SCHEMA_VERSION, write_metrics, write_report
 from toolkit.packs import Pack, load_pack
 from toolkit.run_context import Log, RunContext, fit_rules, load_probs, load_split
@@ -437,6 +438,7 @@ def stage_evaluate(ctx: RunContext) -> dict:
     write_metrics(ctx.path("report", "metrics.json"), payload)
     write_report(ctx.path("report", "report.md"), payload)
     write_html_report(ctx.path("report", "report.html"), payload, y_test, sources["student"][1]["test"])
+    write_model_card(ctx.path("report", "MODEL_CARD.md"), payload, ctx.config, ctx.manifest.data)
     for name, entry in models.items():
         ctx.log(f"  {name:<22} test macro F1 {entry['test']['macro_f1']:.3f}  accuracy {entry['test']['accuracy']:.3f}")
     return {"student_test_macro_f1": models["student"]["test"]["macro_f1"]}

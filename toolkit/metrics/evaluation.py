@@ -45,8 +45,7 @@ def evaluate_model(
     labels, ordinal = config.label_names, config.ordinal
     y_val, y_test = np.asarray(y_val), np.asarray(y_test)
     keys = [*HEADLINE, *(t.key for t in config.targets)]
-    if config.critical_label:
-        keys += [f"recall[{config.critical_label}]", f"precision[{config.critical_label}]"]
+    keys += [f"{figure}[{label}]" for label in labels for figure in ("recall", "precision")]
     keys = list(dict.fromkeys(keys))
     entry: dict = {}
     for split, y, probs in (("validation", y_val, probs_val), ("test", y_test, probs_test)):
