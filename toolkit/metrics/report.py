@@ -1,4 +1,4 @@
-"""Write `report/metrics.json` and a readable `report/report.md` for a run."""
+"""Write `report/metrics.json` (its schema: `SCHEMA` below) and a readable `report/report.md` for a run."""
 
 from __future__ import annotations
 
@@ -6,6 +6,26 @@ import json
 from pathlib import Path
 
 METRICS_SCHEMA_VERSION = 2
+
+
+SCHEMA = """metrics.json, schema_version 2 (keys added later never change the meaning of these):
+    domain, data, seed, fast, labels, critical_label, split_sizes{train, validation, test}
+    models.<name>:                      every model of the run (baseline, teachers, ensembles, student)
+        role                            what the model is
+        validation, test:               figures at the plain argmax
+            n, accuracy, macro_f1, weighted_f1, per_class.<label>{precision, recall, f1, support},
+            confusion_matrix (true rows, predicted columns), under_triage_rate / over_triage_rate (ordinal),
+            auc{per_class.<label>{pr_auc, roc_auc}, macro_pr_auc, macro_roc_auc} (None where undefined),
+            calibration{ece, brier, reliability[{low, high, confidence, accuracy, count}]},
+            quadratic_weighted_kappa (ordinal), expected_cost (with a cost matrix), domain{...} (pack hook)
+        test.intervals.<figure>{low, high}       bootstrap 95%; figures named like targets: macro_f1, recall[x]
+        test.calibration_scaled{temperature, ece, brier, reliability}   temperature fitted on validation
+        policy{weights.<label>, validation{targets_met, of}, test{...}, test_intervals, targets[...]}
+    targets[{target, bound, limit, validation, value, interval{low, high}, status PASS|FAIL, robust}]:
+        the student's, with its decision policy
+    targets_at_argmax[{target, bound, limit, value, status}]
+    filter{reward_model, ppo, candidates, label_issues}   when the filter stage fed the student
+"""
 
 
 def write_metrics(path: Path, payload: dict) -> None:
@@ -34,8 +54,8 @@ def render_report(payload: dict) -> str:
         "| model | role | accuracy | macro F1 | "
         + " | ".join(f"F1 {label}" for label in labels)
         + (f" | recall {critical}" if critical else "")
-        + " |",
-        "|---|---|---|---|" + "---|" * len(labels) + ("---|" if critical else ""),
+        + " | macro F1 95% interval | ROC-AUC (macro) | ECE |",
+        "|---|---|---|---|" + "---|" * len(labels) + ("---|" if critical else "") + "---|---|---|",
     ]
     for name, entry in models.items():
         m = entry["test"]
@@ -43,6 +63,13 @@ def render_report(payload: dict) -> str:
         row += [_pct(m["per_class"][label]["f1"]) for label in labels]
         if critical:
             row.append(_pct(m["per_class"][critical]["recall"]))
+        interval = m.get("intervals", {}).get("macro_f1")
+        auc = m.get("auc", {}).get("macro_roc_auc")
+        row += [
+            f"{interval['low']:.3f} – {interval['high']:.3f}" if interval else "—",
+            "—" if auc is None else _pct(auc),
+            _pct(m["calibration"]["ece"]) if "calibration" in m else "—",
+        ]
         lines.append("| " + " | ".join(row) + " |")
     if payload.get("targets"):
         weights = payload["models"]["student"]["policy"]["weights"]
