@@ -139,3 +139,17 @@ def test_threshold_tuning_meets_a_recall_target_on_a_constructed_case():
     assert policy.weights[2] > policy.weights[0]  # `high` was boosted
     predicted = policy.predict(probs)
     assert np.mean(predicted[y == 2] == 2) >= 0.95
+
+
+def test_targets_are_met_in_their_order_of_priority():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 900)
+    probs = rng.dirichlet([2, 2, 2], size=900)
+    probs[np.arange(900), y] += 0.25
+    probs /= probs.sum(axis=1, keepdims=True)
+    recall = TargetSpec(metric="recall", label="high", at_least=0.95)
+    precision = TargetSpec(metric="precision", label="high", at_least=0.7)  # cannot hold together with the recall
+    _, recall_first = tune_policy(y, probs, LABELS, [recall, precision])
+    _, precision_first = tune_policy(y, probs, LABELS, [precision, recall])
+    assert recall_first["figures"]["recall[high]"] >= 0.95 and recall_first["figures"]["precision[high]"] < 0.7
+    assert precision_first["figures"]["precision[high]"] >= 0.7 and precision_first["figures"]["recall[high]"] < 0.95

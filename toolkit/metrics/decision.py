@@ -31,12 +31,12 @@ class DecisionPolicy:
         return {"weights": dict(zip(self.label_names, self.weights, strict=True))}
 
 
-def _score(
-    figures: dict[str, float], targets: Sequence[TargetSpec], weights: np.ndarray, primary: str
-) -> tuple[float, float, float]:
-    """Lexicographic: targets met, then the primary figure, then the smallest change from plain argmax."""
-    met = sum(t.is_met(figures[t.key]) for t in targets)
-    return (met, figures[primary], -float(np.abs(np.log(weights)).sum()))
+def _score(figures: dict[str, float], targets: Sequence[TargetSpec], weights: np.ndarray, primary: str) -> tuple:
+    """Lexicographic: the targets in the pack's order of priority (meeting the first outweighs meeting all the
+    others, e.g. the critical class's recall before precision), then the primary figure, then the smallest change
+    from the plain argmax."""
+    met = tuple(t.is_met(figures[t.key]) for t in targets)
+    return (*met, figures[primary], -float(np.abs(np.log(weights)).sum()))
 
 
 def tune_policy(
@@ -47,8 +47,8 @@ def tune_policy(
     ordinal: bool = False,
     primary: str = "macro_f1",
 ) -> tuple[DecisionPolicy, dict]:
-    """The weights that meet the most targets on (y_true, probs), then maximise `primary`; the first class keeps
-    weight 1 (only ratios matter). Returns the policy and what it reached on these data."""
+    """The weights that meet the targets on (y_true, probs) in their order of priority, then maximise `primary`;
+    the first class keeps weight 1 (only ratios matter). Returns the policy and what it reached on these data."""
     y_true = np.asarray(y_true)
     n = len(label_names)
 
@@ -59,7 +59,7 @@ def tune_policy(
 
     if n <= MAX_GRID_CLASSES:
         candidates = (np.array((1.0, *rest)) for rest in itertools.product(WEIGHT_GRID, repeat=n - 1))
-        best_weights, (best_score, best_figures) = None, ((-1,), {})
+        best_weights, (best_score, best_figures) = None, ((-1,), {})  # below any real score
         for weights in candidates:
             score, figures = evaluate(weights)
             if score > best_score:
@@ -76,4 +76,5 @@ def tune_policy(
                     if score > best_score:
                         best_weights, best_score, best_figures = trial, score, figures
     policy = DecisionPolicy(tuple(label_names), tuple(float(w) for w in best_weights))
-    return policy, {"targets_met": int(best_score[0]), "targets": len(targets), "figures": best_figures}
+    met = sum(t.is_met(best_figures[t.key]) for t in targets)
+    return policy, {"targets_met": met, "targets": len(targets), "figures": best_figures}
