@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from toolkit.metrics.plots import plot_confusion, plot_models_side_by_side, plot_precision_recall, plot_reliability
+from toolkit.metrics.report import bound_text, interval_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -84,11 +85,10 @@ def render_html(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) ->
             "<th>status</th><th>robust</th></tr>",
         ]
         for t in payload["targets"]:
-            bound = ("≥ " if t["bound"] == "at_least" else "≤ ") + f"{t['limit']:.2f}"
             status = f'<span class="{t["status"].lower()}">{t["status"]}</span>'
             parts.append(
-                f"<tr><td>{html.escape(t['target'])}</td><td>{bound}</td><td>{t['validation']:.3f}</td>"
-                f"<td>{t['value']:.3f}</td><td>{t['interval']['low']:.3f} – {t['interval']['high']:.3f}</td>"
+                f"<tr><td>{html.escape(t['target'])}</td><td>{bound_text(t)}</td><td>{t['validation']:.3f}</td>"
+                f"<td>{t['value']:.3f}</td><td>{interval_text(t['interval'])}</td>"
                 f"<td>{status}</td><td>{'yes' if t['robust'] else 'no'}</td></tr>"
             )
         parts.append("</table>")

@@ -33,6 +33,15 @@ def write_metrics(path: Path, payload: dict) -> None:
     path.write_text(json.dumps({"schema_version": METRICS_SCHEMA_VERSION, **payload}, indent=2), encoding="utf-8")
 
 
+def bound_text(target: dict) -> str:
+    """`≥ 0.95` / `≤ 0.05` for a target result entry."""
+    return ("≥ " if target["bound"] == "at_least" else "≤ ") + f"{target['limit']:.2f}"
+
+
+def interval_text(interval: dict) -> str:
+    return f"{interval['low']:.3f} – {interval['high']:.3f}"
+
+
 def _pct(x: float) -> str:
     return f"{x:.3f}"
 
@@ -85,10 +94,9 @@ def render_report(payload: dict) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for t in payload["targets"]:
-            bound = ("≥ " if t["bound"] == "at_least" else "≤ ") + f"{t['limit']:.2f}"
-            interval = f"{t['interval']['low']:.3f} – {t['interval']['high']:.3f}"
             lines.append(
-                f"| {t['target']} | {bound} | {t['validation']:.3f} | {t['value']:.3f} | {interval} "
+                f"| {t['target']} | {bound_text(t)} | {t['validation']:.3f} | {t['value']:.3f} "
+                f"| {interval_text(t['interval'])} "
                 f"| **{t['status']}** | {'yes' if t['robust'] else 'no'} |"
             )
     if payload.get("filter"):
