@@ -25,6 +25,7 @@ from toolkit.metrics.probabilistic import (
     one_vs_rest_auc,
     reliability,
 )
+from toolkit.metrics.report import domain_table
 from toolkit.metrics.risk import expected_cost, gini, ks_statistic, recall_at_budget, recall_at_precision
 
 LABELS = ["low", "medium", "high"]
@@ -153,3 +154,19 @@ def test_targets_are_met_in_their_order_of_priority():
     _, precision_first = tune_policy(y, probs, LABELS, [precision, recall])
     assert recall_first["figures"]["recall[high]"] >= 0.95 and recall_first["figures"]["precision[high]"] < 0.7
     assert precision_first["figures"]["precision[high]"] >= 0.7 and precision_first["figures"]["recall[high]"] < 0.95
+
+
+def test_domain_table_flattens_ordinal_cost_and_hook_figures() -> None:
+    models = {
+        "a": {
+            "test": {
+                "under_triage_rate": 0.1,
+                "quadratic_weighted_kappa": 0.8,
+                "domain": {"ks": 0.5, "at_budget": {"recall": 0.4, "flagged": 3}},
+            }
+        },
+        "b": {"test": {"domain": {"ks": 0.25}}},
+    }
+    columns, rows = domain_table(models)
+    assert columns == ["under-triage", "QWK", "ks", "at_budget"]
+    assert rows == [["a", "0.100", "0.800", "0.500", "0.400"], ["b", "—", "—", "0.250", "—"]]

@@ -187,6 +187,8 @@ def test_html_report_is_self_contained_with_its_plots(tiny_run) -> None:
     assert any(c.startswith("Precision-recall") for c in captions)
     assert all(png.startswith(b"\x89PNG") and len(png) > 5000 for _, png in parser.images)
     assert "<h2>Targets" in page and ("PASS" in page or "FAIL" in page)
+    assert "<h2>Domain figures" in page and "<th>QWK</th>" in page  # finance is ordinal
+    assert "## Domain figures (test split, plain argmax)" in (result.run_dir / "report" / "report.md").read_text()
 
 
 def test_model_card_states_use_figures_and_limits(tiny_run) -> None:

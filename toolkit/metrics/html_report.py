@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from toolkit.metrics.plots import plot_confusion, plot_models_side_by_side, plot_precision_recall, plot_reliability
-from toolkit.metrics.report import bound_text, interval_text
+from toolkit.metrics.report import bound_text, domain_table, interval_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -76,6 +76,14 @@ def render_html(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) ->
         ]
         parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("</table>")
+    columns, rows = domain_table(models)
+    if columns:
+        parts += [
+            "<h2>Domain figures (test split, plain argmax)</h2>",
+            "<table><tr><th>model</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>",
+            *("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows),
+            "</table>",
+        ]
     if payload.get("targets"):
         weights = ", ".join(f"{k} {v:.3g}" for k, v in student["policy"]["weights"].items())
         parts += [

@@ -46,6 +46,33 @@ def _pct(x: float) -> str:
     return f"{x:.3f}"
 
 
+ORDINAL_AND_COST = {
+    "under_triage_rate": "under-triage",
+    "over_triage_rate": "over-triage",
+    "quadratic_weighted_kappa": "QWK",
+    "expected_cost": "expected cost",
+}
+
+
+def domain_figures(test: dict) -> dict[str, float]:
+    """One model's domain figures on a split, flat for a table: ordinal error rates, agreement, cost, then the
+    pack hook's figures (a hook figure with several numbers shows its `recall`; all of them are in metrics.json)."""
+    out = {name: float(test[key]) for key, name in ORDINAL_AND_COST.items() if test.get(key) is not None}
+    for key, value in test.get("domain", {}).items():
+        value = value.get("recall") if isinstance(value, dict) else value
+        if isinstance(value, int | float):
+            out[key] = float(value)
+    return out
+
+
+def domain_table(models: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows (model name first) of the domain figures on test, for every model of the run."""
+    figures = {name: domain_figures(entry["test"]) for name, entry in models.items()}
+    columns = list(dict.fromkeys(key for f in figures.values() for key in f))
+    rows = [[name, *(_pct(f[c]) if c in f else "—" for c in columns)] for name, f in figures.items()]
+    return columns, rows
+
+
 def render_report(payload: dict) -> str:
     """Markdown: a side-by-side table of every model, then per-class tables and the student's targets."""
     labels: list[str] = payload["labels"]
@@ -80,6 +107,18 @@ def render_report(payload: dict) -> str:
             _pct(m["calibration"]["ece"]) if "calibration" in m else "—",
         ]
         lines.append("| " + " | ".join(row) + " |")
+    columns, rows = domain_table(models)
+    if columns:
+        lines += [
+            "",
+            "## Domain figures (test split, plain argmax)",
+            "",
+            "Under- / over-triage: the share of rows predicted at a less / more severe level than their label.",
+            "",
+            "| model | " + " | ".join(columns) + " |",
+            "|---|" + "---|" * len(columns),
+            *("| " + " | ".join(row) + " |" for row in rows),
+        ]
     if payload.get("targets"):
         weights = payload["models"]["student"]["policy"]["weights"]
         lines += [
