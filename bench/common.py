@@ -4,22 +4,16 @@ BENCHMARKS.md (raw figures go to bench/results/ first, so a formatting slip neve
 from __future__ import annotations
 
 import os
-import platform
 import re
 import subprocess
 from datetime import date
 from pathlib import Path
 
+from toolkit.manifest import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 # the real data sets; a copy elsewhere (e.g. on a lent GPU machine) via SHARED_DATASETS
 SHARED = Path(os.environ.get("SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def code_version() -> str:

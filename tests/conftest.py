@@ -91,6 +91,19 @@ def tiny_overrides(model_dir: Path) -> dict:
         "student.max_length": 64,
         "distill.epochs": 1,
         "filter.enabled": False,  # tests that exercise the filter stage add `tiny_filter_overrides()`
+        "compress.enabled": False,  # ... and the compress stage `tiny_compress_overrides()`
+    }
+
+
+def tiny_compress_overrides() -> dict:
+    """The compress stage with few timed texts and repeats."""
+    return {
+        "compress.enabled": True,
+        "compress.prune.step": 0.25,
+        "compress.latency.texts": 16,
+        "compress.latency.warmup": 2,
+        "compress.latency.repeats": 1,
+        "compress.latency.batch_size": 8,
     }
 
 

@@ -100,7 +100,8 @@ def run(
         None, "--unlabeled", help="A pool of unlabeled rows (your columns, no label) for the filter stage."
     ),
 ) -> None:
-    """Run the whole path: data -> teachers -> filter -> distill -> evaluate. Unchanged stages are skipped."""
+    """Run the whole path: data -> teachers -> filter -> distill -> evaluate -> compress. Unchanged stages are
+    skipped."""
     from toolkit.pipeline import RunRequest
     from toolkit.pipeline import run as run_pipeline
 
@@ -120,6 +121,51 @@ def run(
     console.print(f"\n[bold green]done[/] in {time.perf_counter() - started:.0f} s")
     console.print(f"report:  {result.report_path}")
     console.print(f"metrics: {result.run_dir / 'report' / 'metrics.json'}")
+    if (result.run_dir / "export" / "compression.md").is_file():
+        console.print(f"export:  {result.run_dir / 'export'} (compression.md, deploy.json)")
+
+
+@app.command()
+@friendly_errors
+def compress(
+    run_dir: Path = typer.Option(..., "--run", help="A run folder with a trained student, e.g. runs/finance_risk."),
+    set_: list[str] = typer.Option([], "--set", help="Override a compress key, e.g. --set compress.prune.budget=0.3."),
+    remeasure: bool = typer.Option(False, "--remeasure", help="Time and evaluate the built variants again."),
+) -> None:
+    """Merge LoRA, prune attention heads, quantize (INT8 / ONNX / INT4), measure CPU latency, pick the variant."""
+    from toolkit.pipeline import compress_run
+
+    log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
+    export = compress_run(run_dir, _parse_overrides(set_), log=log, remeasure=remeasure)
+    console.print(f"\n[bold green]done[/]: {export / 'compression.md'}")
+
+
+@app.command()
+@friendly_errors
+def predict(
+    model: Path = typer.Option(..., "--model", help="runs/<name>/export (its chosen variant) or a variant folder."),
+    input_file: Path = typer.Option(..., "--input", help="CSV or JSONL with the training data's columns."),
+    output: Path | None = typer.Option(None, "--output", help="CSV or JSONL (default: <input>.predictions.<ext>)."),
+    chunk_rows: int = typer.Option(1024, "--chunk-rows", min=1, help="Rows read, predicted and written at a time."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: every core)."),
+) -> None:
+    """Predict a file, streamed: the policy's label, the argmax label and the probabilities of every row. Malformed
+    rows are reported and skipped; an interrupted run resumes where it stopped."""
+    from toolkit.compress.latency import set_threads
+    from toolkit.predict import Predictor, predict_file
+
+    set_threads(threads)
+    predictor = Predictor.load(model, threads=threads)
+    summary = predict_file(predictor, input_file, output, chunk_rows=chunk_rows)
+    if summary.resumed_after:
+        console.print(f"resumed after row {summary.resumed_after:,} (an earlier run was interrupted)")
+    counts = ", ".join(f"{label} {n:,}" for label, n in summary.labels.items())
+    console.print(f"{summary.rows:,} rows: {summary.predicted:,} predicted ({counts}) with `{predictor.variant}`")
+    if summary.malformed:
+        errors.print(f"[yellow]{summary.malformed:,} malformed row(s) skipped[/]; the first:", highlight=False)
+        for message in summary.first_errors[:5]:
+            errors.print(f"  {message}", highlight=False, markup=False)
+    console.print(f"written: {summary.output}")
 
 
 @app.command()

@@ -283,6 +283,38 @@ class FilterSpec(StrictModel):
     label_issues: LabelIssueSpec = LabelIssueSpec()
 
 
+class PruneSpec(StrictModel):
+    """Loss-aware attention-head pruning: heads ranked by gradient importance on the training split, removed
+    least important first while the primary metric on validation stays within `tolerance` of the unpruned one."""
+
+    enabled: bool = True
+    budget: float = Field(default=0.5, ge=0.0, lt=1.0)  # at most this share of all heads is removed
+    step: float = Field(default=0.05, gt=0.0, le=0.5)  # share of all heads removed per try
+    tolerance: float = Field(default=0.01, ge=0.0, le=1.0)  # allowed drop of the primary metric on validation
+    importance_rows: int = Field(default=512, ge=8)  # training rows the head importance is estimated on
+
+
+class LatencySpec(StrictModel):
+    """How latency is measured: real texts from the test split, after warm-up, median over repeats."""
+
+    texts: int = Field(default=200, ge=8)  # test texts timed one by one (batch 1) and in batches
+    batch_size: int = Field(default=32, ge=2)
+    warmup: int = Field(default=10, ge=0)
+    repeats: int = Field(default=3, ge=1)
+    threads: int | None = Field(default=None, ge=1)  # None: every core of the machine
+
+
+class CompressSpec(StrictModel):
+    """Stage 6: merge LoRA, prune heads, quantize (PyTorch INT8, ONNX Runtime INT8 / INT4), measure, choose."""
+
+    enabled: bool = True
+    prune: PruneSpec = PruneSpec()
+    torch_int8: bool = True  # PyTorch dynamic INT8 on the Linear layers
+    onnx: bool = True  # ONNX export, with ONNX Runtime INT8 (and INT4 below) variants
+    onnx_int4: bool = True  # weight-only INT4 (ONNX Runtime MatMulNBits), block size 32
+    latency: LatencySpec = LatencySpec()
+
+
 class FastSpec(StrictModel):
     """Reductions applied by `--fast`: a whole run on 2 CPU cores in a few minutes."""
 
@@ -296,6 +328,7 @@ class FastSpec(StrictModel):
     generator_epochs: float = Field(default=4.0, gt=0.0)
     ppo_episodes: int = Field(default=160, ge=1)
     generated_samples: int = Field(default=256, ge=0)
+    latency_texts: int = Field(default=100, ge=8)
 
 
 class ModelCardSpec(StrictModel):
@@ -329,6 +362,7 @@ class PackConfig(StrictModel):
     distill: DistillSpec = DistillSpec()
     split: SplitSpec = SplitSpec()
     filter: FilterSpec = FilterSpec()
+    compress: CompressSpec = CompressSpec()
     fast: FastSpec = FastSpec()
     model_card: ModelCardSpec = ModelCardSpec()
     hooks: dict[str, str] = {}  # hook name -> "file.py:function" inside the pack folder

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -27,6 +28,7 @@ TRACKED_PACKAGES = (
     "scikit-learn",
     "pandas",
     "numpy",
+    "onnxruntime",
     "pydantic",
 )
 
@@ -55,10 +57,20 @@ def environment_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what the platform reports."""
+    info = Path("/proc/cpuinfo")
+    for line in info.read_text().splitlines() if info.exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
 def machine_summary() -> dict[str, Any]:
     import torch
 
     return {
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -109,3 +121,31 @@ class Manifest:
         temporary = self.path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(self.data, indent=2, default=str), encoding="utf-8")
         temporary.replace(self.path)
+
+
+class Progress:
+    """Which steps of a stage finished for this stage fingerprint (e.g. `filter/progress.json`), so a crash or a
+    kill costs only the step it interrupted."""
+
+    def __init__(self, path: Path, key: str):
+        self.path, self.key = path, key
+        stored = json.loads(path.read_text()) if path.is_file() else {}
+        self.steps: dict[str, dict] = stored.get("steps", {}) if stored.get("key") == key else {}
+
+    def done(self, step: str) -> bool:
+        return step in self.steps
+
+    def info(self, step: str) -> dict:
+        return self.steps[step]
+
+    def record(self, step: str, info: dict | None = None) -> None:
+        self.steps[step] = info or {}
+        self._save()
+
+    def forget(self, which: Callable[[str], bool]) -> None:
+        """Mark the steps `which` selects as not done, so that they run again."""
+        self.steps = {step: info for step, info in self.steps.items() if not which(step)}
+        self._save()
+
+    def _save(self) -> None:
+        self.path.write_text(json.dumps({"key": self.key, "steps": self.steps}, indent=2, default=float))

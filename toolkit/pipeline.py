@@ -4,7 +4,8 @@
     teachers  -> teachers/<name>/probs.npz (+ the trained teacher), teachers/ensemble/probs.npz
     filter    -> filter/kept.parquet, filter/rejected.parquet, filter/label_issues.csv, reward model, generator
     distill   -> student/adapter, student/merged, student/probs.npz, student/history.json
-    evaluate  -> report/metrics.json, report/report.md
+    evaluate  -> report/metrics.json, report/report.md, report/report.html, report/MODEL_CARD.md
+    compress  -> export/<variant>/ (merged, pruned, INT8, ONNX), export/compression.md, export/deploy.json
 
 Examples
 --------
@@ -30,12 +31,13 @@ from sklearn.model_selection import train_test_split
 from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from toolkit.config import FastSpec, FilterSpec, PackConfig, apply_overrides
+from toolkit.compress.stage import adapter_base_needed, run_compress
+from toolkit.config import FastSpec, FilterSpec, PackConfig, apply_overrides, validate_pack_config
 from toolkit.data.loading import read_table
 from toolkit.data.splits import SPLITS, split_frame
 from toolkit.data.validation import validate_frame
 from toolkit.distill.fit import Split, remove_checkpoints
-from toolkit.distill.recipe import phases_record, run_recipe
+from toolkit.distill.recipe import phases_record, recipe_phases, run_recipe
 from toolkit.distill.student import build_student, trainable_parameters
 from toolkit.distributed import barrier, is_main_process, process_share
 from toolkit.errors import ConfigError, DataError
@@ -90,6 +92,13 @@ def effective_config(config: PackConfig, fast: bool) -> PackConfig:
             "student": config.student.model_copy(update={"max_length": min(config.student.max_length, f.max_length)}),
             "distill": config.distill.model_copy(update={"epochs": min(config.distill.epochs, f.student_epochs)}),
             "filter": _fast_filter(config, f),
+            "compress": config.compress.model_copy(
+                update={
+                    "latency": config.compress.latency.model_copy(
+                        update={"texts": min(config.compress.latency.texts, f.latency_texts)}
+                    )
+                }
+            ),
         }
     )
 
@@ -339,6 +348,9 @@ def stage_distill(ctx: RunContext) -> dict:
         return {}
     if isinstance(model, PeftModel):
         model.save_pretrained(ctx.path("student", "adapter"))
+        base = adapter_base_needed(model, [p.name for p in recipe_phases(ctx.config)])
+        if base is not None:
+            base.save_pretrained(ctx.path("student", "adapter_base"))
         model = model.merge_and_unload()
     model.save_pretrained(ctx.path("student", "merged"))
     tokenizer.save_pretrained(ctx.path("student", "merged"))
@@ -447,6 +459,13 @@ def stage_evaluate(ctx: RunContext) -> dict:
 # ------------------------------------------------------------------------------------------------- driver
 
 
+def _hook_digest(pack: Pack, config: PackConfig, name: str) -> str | None:
+    """The hook's file, so that editing a pack's rules re-runs the teachers and editing its metrics only the
+    evaluation."""
+    path = pack.root / config.hooks[name].partition(":")[0] if name in config.hooks else None
+    return file_digest(path) if path is not None and path.is_file() else None
+
+
 def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
     c = ctx.config
     if not ctx.data_path.is_file():
@@ -465,10 +484,7 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
     )
 
     def hook_digest(name: str) -> str | None:
-        """The hook's file, so that editing a pack's rules re-runs the teachers and editing its metrics only the
-        evaluation."""
-        path = ctx.pack.root / c.hooks[name].partition(":")[0] if name in c.hooks else None
-        return file_digest(path) if path is not None and path.is_file() else None
+        return _hook_digest(ctx.pack, c, name)
 
     teachers = fingerprint(
         "teachers",
@@ -503,10 +519,31 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         hook_digest("metrics"),
         METRICS_SCHEMA_VERSION,
     )
-    return {"data": data, "teachers": teachers, "filter": filter_, "distill": distill, "evaluate": evaluate}
+    compress = compress_fingerprint(c, distill, hook_digest("metrics"))
+    return {
+        "data": data,
+        "teachers": teachers,
+        "filter": filter_,
+        "distill": distill,
+        "evaluate": evaluate,
+        "compress": compress,
+    }
 
 
-MAIN_PROCESS_STAGES = ("data", "evaluate")
+def compress_fingerprint(config: PackConfig, distill_fingerprint: str, metrics_hook: str | None) -> str:
+    """The compress stage's inputs: the student, how to compress and measure it, and what the choice is held to."""
+    return fingerprint(
+        "compress",
+        distill_fingerprint,
+        config.compress.model_dump(mode="json"),
+        [t.model_dump(mode="json") for t in config.targets],
+        config.distill.primary_metric,
+        metrics_hook,
+        METRICS_SCHEMA_VERSION,
+    )
+
+
+MAIN_PROCESS_STAGES = ("data", "evaluate", "compress")
 
 
 def stage_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
@@ -530,11 +567,12 @@ def run(request: RunRequest, log: Log = print) -> RunResult:
         "filter": lambda: stage_filter(ctx, fingerprints["filter"]),
         "distill": lambda: stage_distill(ctx),
         "evaluate": lambda: stage_evaluate(ctx),
+        "compress": lambda: run_compress(ctx, fingerprints["compress"]),
     }
     main = is_main_process()
     for name, stage in stages.items():
-        if name == "filter" and not ctx.config.filter.enabled:
-            ctx.log("[filter] off (filter.enabled: false)")
+        if name in ("filter", "compress") and not getattr(ctx.config, name).enabled:
+            ctx.log(f"[{name}] off ({name}.enabled: false)")
             continue
         if ctx.manifest.stage_is_current(name, fingerprints[name]):
             ctx.log(f"[{name}] unchanged since the last run, skipped")
@@ -548,3 +586,43 @@ def run(request: RunRequest, log: Log = print) -> RunResult:
             ctx.manifest.record_stage(name, fingerprints[name], time.perf_counter() - started, **details)
     metrics = json.loads(ctx.path("report", "metrics.json").read_text(encoding="utf-8"))
     return RunResult(run_dir=ctx.run_dir, report_path=ctx.path("report", "report.md"), metrics=metrics)
+
+
+def compress_run(
+    run_dir: Path, overrides: dict[str, Any] | None = None, log: Log = print, remeasure: bool = False
+) -> Path:
+    """`domain-distill compress --run DIR`: the compress stage alone, on a run whose student is trained, with the
+    config the run stored (plus `overrides`, e.g. {"compress.prune.budget": 0.3}). `remeasure` times and evaluates
+    the built variants again. Returns the export folder."""
+    hf_logging.set_verbosity_error()
+    manifest = Manifest.open(Path(run_dir))
+    stages = manifest.data.get("stages", {})
+    if stages.get("distill", {}).get("status") != "done":
+        raise ConfigError(
+            f"{run_dir}: no trained student here (no finished distill stage in manifest.json)",
+            hint="run `domain-distill run --domain <pack> --out <folder>` first",
+        )
+    config = validate_pack_config(manifest.data["config"], f"{manifest.path} config")
+    config = apply_overrides(config, overrides) if overrides else config
+    pack = load_pack(manifest.data["domain"])
+    ctx = RunContext(
+        run_dir=Path(run_dir),
+        pack=pack,
+        config=config,
+        data_path=Path(manifest.data["data"]),
+        seed=manifest.data["seed"],
+        fast=manifest.data["fast"],
+        manifest=manifest,
+        log=log,
+    )
+    stage_fingerprint = compress_fingerprint(
+        config, stages["distill"]["fingerprint"], _hook_digest(pack, config, "metrics")
+    )
+    if manifest.stage_is_current("compress", stage_fingerprint) and not remeasure:
+        log("[compress] unchanged since the last run, skipped")
+    else:
+        log("[compress] running")
+        started = time.perf_counter()
+        details = run_compress(ctx, stage_fingerprint, remeasure)
+        manifest.record_stage("compress", stage_fingerprint, time.perf_counter() - started, **details)
+    return ctx.path("export")

@@ -50,6 +50,10 @@ def load_tokenizer(reference: str) -> PreTrainedTokenizerBase:
 def load_classifier(reference: str, label_names: Sequence[str]) -> torch.nn.Module:
     """A sequence classifier whose output order is `label_names` (new head if the checkpoint has another)."""
     source = resolve_model(reference)
+    from toolkit.compress.heads import load_pruned, pruned_heads  # compress builds on this module
+
+    if Path(source).is_dir() and pruned_heads(Path(source)):
+        return load_pruned(Path(source))
     id2label = dict(enumerate(label_names))
     try:
         return AutoModelForSequenceClassification.from_pretrained(

@@ -1,4 +1,10 @@
-"""Compression for CPU deployment: LoRA merge, head pruning, INT8 / ONNX, latency (planned: issue 8).
+"""Compression for CPU deployment (stage 6 of a run): LoRA merge, loss-aware attention-head pruning, PyTorch INT8,
+ONNX export with ONNX Runtime INT8 / INT4, CPU latency, and the choice of the deployed variant.
 
-The walking skeleton already merges the LoRA adapter into `student/merged`; the rest arrives with issue 8.
+    heads.py     head importance, loss-aware choice, the surgery, loading a pruned model
+    quantize.py  PyTorch dynamic INT8; ONNX export and ONNX Runtime quantization
+    runtime.py   any variant as texts -> logits on the CPU
+    latency.py   p50 / p95 at batch 1 and throughput in batches, on real texts
+    report.py    the choice, export/compression.md and compression.png
+    stage.py     the stage: builds, evaluates, times and writes export/
 """

@@ -138,21 +138,7 @@ def validate_frame(
         out["group"] = raw[columns.group].astype(str)
 
     bad_rows: set[int] = set()
-    limit = config.data_rules.max_text_chars
-    for i, value in enumerate(raw[columns.text]):
-        if _is_missing(value):
-            report.issues.append(Issue("error", "empty text", row=i + 1, column=columns.text))
-            bad_rows.add(i)
-        elif len(str(value)) > limit:
-            report.issues.append(
-                Issue(
-                    "error",
-                    f"text of {len(str(value)):,} characters; at most {limit:,} allowed (data_rules.max_text_chars)",
-                    row=i + 1,
-                    column=columns.text,
-                )
-            )
-            bad_rows.add(i)
+    check_texts(raw[columns.text], config, report, bad_rows)
     out["label"] = _check_labels(raw[columns.label], config, report, bad_rows) if labeled else "(unlabeled)"
     if columns.split:
         out["split"] = raw[columns.split].astype(str).str.strip().str.lower()
@@ -167,7 +153,7 @@ def validate_frame(
                     )
                 )
     for spec in columns.fields:
-        out[spec.name] = _check_field(raw, spec, report, bad_rows)
+        out[spec.name] = check_field(raw, spec, report, bad_rows)
 
     if report.errors:
         return pd.DataFrame(), report, config
@@ -183,6 +169,25 @@ def validate_frame(
         _check_leakage(out, report, columns.text)
     report.rows_kept = len(out)
     return out.reset_index(drop=True), report, config
+
+
+def check_texts(values: pd.Series, config: PackConfig, report: ValidationReport, bad_rows: set[int]) -> None:
+    """Empty texts and texts over `data_rules.max_text_chars` are errors of their row."""
+    limit, column = config.data_rules.max_text_chars, config.columns.text
+    for i, value in enumerate(values):
+        if _is_missing(value):
+            report.issues.append(Issue("error", "empty text", row=i + 1, column=column))
+            bad_rows.add(i)
+        elif len(str(value)) > limit:
+            report.issues.append(
+                Issue(
+                    "error",
+                    f"text of {len(str(value)):,} characters; at most {limit:,} allowed (data_rules.max_text_chars)",
+                    row=i + 1,
+                    column=column,
+                )
+            )
+            bad_rows.add(i)
 
 
 def _check_labels(values: pd.Series, config: PackConfig, report: ValidationReport, bad_rows: set[int]) -> list:
@@ -224,7 +229,8 @@ def _label_text(value: object) -> str:
     return str(value).strip()
 
 
-def _check_field(raw: pd.DataFrame, spec: FieldSpec, report: ValidationReport, bad_rows: set[int]) -> pd.Series:
+def check_field(raw: pd.DataFrame, spec: FieldSpec, report: ValidationReport, bad_rows: set[int]) -> pd.Series:
+    """One structured field's values (numbers as floats), with an error per row whose value breaks the contract."""
     if spec.name not in raw.columns:
         return pd.Series([None] * len(raw), dtype=object)
     values = raw[spec.name]

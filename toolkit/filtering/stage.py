@@ -42,6 +42,7 @@ from toolkit.filtering.pairs import (
 from toolkit.filtering.reward import RewardModel
 from toolkit.filtering.selection import Reference, select
 from toolkit.filtering.trl_backend import PPOSettings, TrainingSettings, ppo_tune, sft_train
+from toolkit.manifest import Progress
 from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers, teacher_probs
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
@@ -61,26 +62,6 @@ def resource_paths(ctx: RunContext) -> tuple[Path | None, Path | None]:
         return ctx.pack.resolve_path(example) if uses_example and example else None
 
     return pick(spec.preferences, config.example_preferences), pick(spec.unlabeled, config.example_unlabeled)
-
-
-class Progress:
-    """Which steps of this stage finished for this stage fingerprint (`filter/progress.json`), so a crash or a kill
-    costs only the step it interrupted."""
-
-    def __init__(self, path: Path, key: str):
-        self.path, self.key = path, key
-        stored = json.loads(path.read_text()) if path.is_file() else {}
-        self.steps: dict[str, dict] = stored.get("steps", {}) if stored.get("key") == key else {}
-
-    def done(self, step: str) -> bool:
-        return step in self.steps
-
-    def info(self, step: str) -> dict:
-        return self.steps[step]
-
-    def record(self, step: str, info: dict | None = None) -> None:
-        self.steps[step] = info or {}
-        self.path.write_text(json.dumps({"key": self.key, "steps": self.steps}, indent=2, default=float))
 
 
 def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:

@@ -1,0 +1,259 @@
+"""Stage 6 of a run: the deployable student in `runs/<name>/export/`.
+
+    student_fp32/            the LoRA adapter merged into the weights (merge_and_unload): the uncompressed student
+    pruned_fp32/             the least important attention heads removed (loss-aware, checked on validation)
+    torch_int8/              PyTorch dynamic INT8 of the pruned model
+    onnx_fp32/ onnx_int8/ onnx_int4/    ONNX export of the pruned model; ONNX Runtime INT8 and INT4 weight-only
+    metrics.json             every variant's figures (the schema of report/metrics.json `models`), size, latency
+    compression.md / .png    size, quality and CPU latency side by side with the teacher ensemble; the choice
+    deploy.json              what `domain-distill predict` loads: the chosen variant, every variant's decision
+                             policy, and the data contract
+
+Every step is recorded in `export/progress.json`, so a crash costs only the step it interrupted.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+from peft import PeftModel
+
+from toolkit.compress.heads import choose_heads, head_importance, prune_heads
+from toolkit.compress.latency import measure_latency, set_threads, token_lengths
+from toolkit.compress.quantize import export_onnx, quantize_int8, quantize_onnx_int4, quantize_onnx_int8, save_int8
+from toolkit.compress.report import choose_variant, write_compression_report
+from toolkit.compress.runtime import folder_size, load_variant, softmax
+from toolkit.config import PackConfig
+from toolkit.data.splits import SPLITS
+from toolkit.distill.fit import Split
+from toolkit.distill.recipe import validation_value
+from toolkit.distill.student import build_student
+from toolkit.manifest import Progress, cpu_name, now
+from toolkit.metrics.evaluation import evaluate_model
+from toolkit.metrics.report import METRICS_SCHEMA_VERSION
+from toolkit.run_context import RunContext, ensemble_rule, load_split, restore_teachers
+from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
+
+CHECK_TEXTS = 64  # validation texts on which a merged / exported model must give the same logits
+API_TEACHER_KINDS = ("openai",)  # timing these would spend money on hundreds of calls
+
+
+def variant_plan(config: PackConfig) -> list[tuple[str, str, str]]:
+    """(variant, what it is, the variant it is built from), in build order."""
+    spec = config.compress
+    base = "pruned_fp32" if spec.prune.enabled else "student_fp32"
+    plan = [("student_fp32", "LoRA merged, fp32 (PyTorch)", "student")]
+    if spec.prune.enabled:
+        plan.append(("pruned_fp32", "heads pruned, fp32 (PyTorch)", "student_fp32"))
+    if spec.torch_int8:
+        plan.append(("torch_int8", "dynamic INT8 (PyTorch)", base))
+    if spec.onnx:
+        plan.append(("onnx_fp32", "fp32 (ONNX Runtime)", base))
+        plan.append(("onnx_int8", "dynamic INT8 (ONNX Runtime)", "onnx_fp32"))
+        if spec.onnx_int4:
+            plan.append(("onnx_int4", "INT4 weight-only (ONNX Runtime)", "onnx_fp32"))
+    return plan
+
+
+def _save(model: torch.nn.Module, tokenizer, folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def merge_student(ctx: RunContext, tokenizer, texts: list[str]) -> tuple[torch.nn.Module, dict]:
+    """The adapter loaded onto its base and merged; the logits before and after merging must agree."""
+    labels, spec = ctx.labels, ctx.config.student
+    adapter = ctx.path("student", "adapter")
+    if not (adapter / "adapter_config.json").is_file():  # full fine-tuning: nothing to merge
+        return load_classifier(str(ctx.path("student", "merged")), labels), {"merged": False}
+    base_dir = ctx.path("student", "adapter_base")
+    base = (
+        load_classifier(str(base_dir), labels)
+        if base_dir.is_dir()
+        else build_student(spec.model_copy(update={"lora": None}), labels)
+    )
+    with_adapter = PeftModel.from_pretrained(base, adapter)
+    before = predict_logits(with_adapter, tokenizer, texts, spec.max_length)
+    merged = with_adapter.merge_and_unload()
+    after = predict_logits(merged, tokenizer, texts, spec.max_length)
+    return merged, {"merged": True, "max_abs_logit_difference": float(np.abs(before - after).max())}
+
+
+def prune_student(
+    ctx: RunContext, model: torch.nn.Module, tokenizer, splits: dict[str, Split]
+) -> tuple[torch.nn.Module, dict]:
+    """Gradient head importance on training rows, loss-aware choice on validation, then the heads cut out."""
+    spec, config = ctx.config.compress.prune, ctx.config
+    train, validation = splits["train"], splits["validation"]
+    rows = np.random.default_rng(ctx.seed).permutation(len(train.texts))[: spec.importance_rows]
+    max_length = config.student.max_length
+    importance = head_importance(model, tokenizer, [train.texts[i] for i in rows], train.labels[rows], max_length)
+    critical = ctx.labels.index(config.critical_label) if config.critical_label else None
+    metric = config.distill.primary_metric
+
+    def score() -> float:
+        probs = predict_proba(model, tokenizer, validation.texts, max_length)
+        return validation_value(metric, np.asarray(validation.labels), probs, critical)
+
+    choice = choose_heads(model, importance, score, spec.budget, spec.step, spec.tolerance)
+    prune_heads(model, choice.heads)
+    ctx.log(
+        f"compress: pruned {choice.removed} of {choice.total} attention heads; validation {metric} "
+        f"{choice.baseline:.3f} -> {choice.value:.3f} (tolerance {spec.tolerance})"
+    )
+    return model, {
+        "removed": choice.removed,
+        "total": choice.total,
+        "heads": {str(k): v for k, v in choice.heads.items()},
+        "metric": metric,
+        "baseline": choice.baseline,
+        "value": choice.value,
+        "history": choice.history,
+        "importance": [layer.round(4).tolist() for layer in importance],
+    }
+
+
+def build_variant(ctx: RunContext, name: str, source: str, tokenizer, splits: dict[str, Split]) -> dict:
+    """Build one variant folder from its source; returns what the report says about how it was made."""
+    folder, labels = ctx.path("export"), ctx.labels
+    checks = splits["validation"].texts[:CHECK_TEXTS]
+    max_length = ctx.config.student.max_length
+    if name == "student_fp32":
+        model, info = merge_student(ctx, tokenizer, checks)
+        _save(model, tokenizer, folder / name)
+        return info
+    if name == "pruned_fp32":
+        model, info = prune_student(ctx, load_classifier(str(folder / source), labels), tokenizer, splits)
+        _save(model, tokenizer, folder / name)
+        return info
+    if name == "torch_int8":
+        save_int8(quantize_int8(load_classifier(str(folder / source), labels)), tokenizer, folder / name)
+        return {}
+    if name == "onnx_fp32":
+        model = load_classifier(str(folder / source), labels)
+        export_onnx(model, tokenizer, folder / name)
+        reference = predict_logits(model, tokenizer, checks, max_length)
+        exported = load_variant(folder / name, labels, max_length).logits(checks)
+        return {"max_abs_logit_difference_vs_pytorch": float(np.abs(reference - exported).max())}
+    quantize = quantize_onnx_int8 if name == "onnx_int8" else quantize_onnx_int4
+    quantize(folder / source, folder / name)
+    return {}
+
+
+def ensemble_predictor(ctx: RunContext, test: Split):
+    """The teacher ensemble as one callable on test-row indices, or None when a teacher is a paid API."""
+    if any(spec.kind in API_TEACHER_KINDS for spec in ctx.config.teachers):
+        return None
+    teachers, rule = restore_teachers(ctx), ensemble_rule(ctx)
+    rows = test.rows.reset_index(drop=True) if test.rows is not None else None
+
+    def predict(indices: list[int]) -> np.ndarray:
+        texts = [test.texts[i] for i in indices]
+        part = rows.iloc[indices].reset_index(drop=True) if rows is not None else None
+        return rule.combine([t.predict_proba(texts, part) for t in teachers])
+
+    return predict
+
+
+def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = False) -> dict:
+    """Stage 6; see the module docstring for what it writes. `remeasure` keeps the built variants and measures
+    them again (e.g. on the machine that will serve them)."""
+    folder = ctx.path("export")
+    folder.mkdir(parents=True, exist_ok=True)
+    progress = Progress(folder / "progress.json", stage_fingerprint)
+    if remeasure:
+        progress.forget(lambda step: step.startswith(("measure:", "latency:")))
+    spec, config, labels = ctx.config.compress, ctx.config, ctx.labels
+    threads = set_threads(spec.latency.threads)
+    splits = {name: load_split(ctx, name) for name in SPLITS}
+    tokenizer = load_tokenizer(str(ctx.path("student", "merged")))
+    max_length = config.student.max_length
+    plan = variant_plan(config)
+    for name, _, source in plan:
+        if not progress.done(f"build:{name}"):
+            ctx.log(f"compress: building {name} from {source}")
+            progress.record(f"build:{name}", build_variant(ctx, name, source, tokenizer, splits))
+    hook = ctx.pack.hook("metrics") if ctx.pack.has_hook("metrics") else None
+    y_val, y_test, test = splits["validation"].labels, splits["test"].labels, splits["test"]
+    timing = config.compress.latency
+    models: dict[str, dict] = {}
+    ensemble = ensemble_predictor(ctx, test)
+    if ensemble is not None:
+        key = "latency:teacher_ensemble"
+        if not progress.done(key):
+            ctx.log("compress: timing the teacher ensemble")
+            sizes = sum(folder_size(ctx.path("teachers", t.name)) for t in config.teachers)
+            progress.record(key, {"latency": measure_latency(ensemble, len(test.texts), timing), "size_bytes": sizes})
+    for name, role, _ in plan:
+        key = f"measure:{name}"
+        probs_path = folder / "evaluation" / f"{name}.npz"
+        if not progress.done(key):
+            ctx.log(f"compress: evaluating and timing {name}")
+            classifier = load_variant(folder / name, labels, max_length, threads)
+            probs = {split: softmax(classifier.logits(splits[split].texts)) for split in ("validation", "test")}
+            probs_path.parent.mkdir(exist_ok=True)
+            np.savez_compressed(probs_path, **probs)
+            latency = measure_latency(
+                lambda idx, c=classifier: c.logits([test.texts[i] for i in idx]), len(test.texts), timing
+            )
+            progress.record(key, {"latency": latency, "size_bytes": folder_size(folder / name)})
+        with np.load(probs_path) as stored:
+            entry = evaluate_model(y_val, stored["validation"], y_test, stored["test"], config, hook, seed=ctx.seed)
+        models[name] = {"role": role, **progress.info(key), **entry, "built": progress.info(f"build:{name}")}
+    chosen, reason = choose_variant(models, config)
+    environment = {
+        "cpu": cpu_name(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "tokens": token_lengths(tokenizer, test.texts[: timing.texts], max_length),
+        "measured_at": now(),
+    }
+    reference = progress.info("latency:teacher_ensemble") if ensemble is not None else None
+    payload = {
+        "schema_version": METRICS_SCHEMA_VERSION,
+        "domain": ctx.pack.name,
+        "labels": labels,
+        "critical_label": config.critical_label,
+        "environment": environment,
+        "teacher_ensemble": reference,
+        "models": models,
+        "chosen": chosen,
+        "reason": reason,
+    }
+    (folder / "metrics.json").write_text(json.dumps(payload, indent=2, default=float), encoding="utf-8")
+    write_compression_report(folder, payload, config)
+    deploy = {
+        "variant": chosen,
+        "policies": {name: entry["policy"]["weights"] for name, entry in models.items()},
+        "config": config.model_dump(mode="json"),
+        "run": str(ctx.run_dir),
+        "created_at": now(),
+    }
+    (folder / "deploy.json").write_text(json.dumps(deploy, indent=2), encoding="utf-8")
+    smallest = models[chosen]
+    ctx.log(
+        f"compress: chose {chosen} ({smallest['size_bytes'] / 1e6:.1f} MB, p50 {smallest['latency']['p50_ms']:.1f} ms, "
+        f"test macro F1 {smallest['test']['macro_f1']:.3f}); export/compression.md"
+    )
+    return {
+        "chosen": chosen,
+        "size_mb": round(smallest["size_bytes"] / 1e6, 2),
+        "p50_ms": smallest["latency"]["p50_ms"],
+        "test_macro_f1": smallest["test"]["macro_f1"],
+    }
+
+
+def adapter_base_needed(model: torch.nn.Module, phases: list[str]) -> torch.nn.Module | None:
+    """The model under the final adapter when the recipe merged earlier phases into it (a `fine` phase): the
+    adapter alone cannot be put back on the pretrained model then."""
+    if isinstance(model, PeftModel) and "fine" in phases:
+        return copy.deepcopy(model).unload()
+    return None
