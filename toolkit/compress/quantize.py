@@ -46,7 +46,9 @@ def load_int8(folder: Path) -> torch.nn.Module:
     if record:
         prune_heads(model, record)
     model = quantize_int8(model)
-    model.load_state_dict(torch.load(folder / INT8_FILE, weights_only=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # packed INT8 weights still go through the deprecated TypedStorage
+        model.load_state_dict(torch.load(folder / INT8_FILE, weights_only=True))
     return model.eval()
 
 

@@ -149,7 +149,13 @@ def _built_note(built: dict) -> str:
         layers = "; ".join(f"layer {k}: {len(v)}" for k, v in built["heads"].items()) or "none"
         return (
             f"{built['removed']} of {built['total']} attention heads removed by gradient importance ({layers}); "
-            f"validation {built['metric']} {built['baseline']:.3f} → {built['value']:.3f}."
+            f"validation {built['metric']} {built['baseline']:.3f} → {built['value']:.3f}"
+            + (
+                f", {built['recovered']:.3f} after a recovery distillation"
+                + ("." if built["recovery_kept"] else " (lower, so the weights from before it are used).")
+                if built.get("recovered") is not None
+                else "."
+            )
         )
     if "max_abs_logit_difference" in built:
         return f"Logits before and after merging differ by at most {built['max_abs_logit_difference']:.2e}."

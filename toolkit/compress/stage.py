@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +32,13 @@ from toolkit.compress.report import choose_variant, write_compression_report
 from toolkit.compress.runtime import folder_size, load_variant, softmax
 from toolkit.config import PackConfig
 from toolkit.data.splits import SPLITS
-from toolkit.distill.fit import Split
+from toolkit.distill.fit import FitSettings, Split, fit_classifier
 from toolkit.distill.recipe import validation_value
 from toolkit.distill.student import build_student
 from toolkit.manifest import Progress, cpu_name, now
 from toolkit.metrics.evaluation import evaluate_model
 from toolkit.metrics.report import METRICS_SCHEMA_VERSION
-from toolkit.run_context import RunContext, ensemble_rule, load_split, restore_teachers
+from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
 
 CHECK_TEXTS = 64  # validation texts on which a merged / exported model must give the same logits
@@ -108,7 +109,21 @@ def prune_student(
         f"compress: pruned {choice.removed} of {choice.total} attention heads; validation {metric} "
         f"{choice.baseline:.3f} -> {choice.value:.3f} (tolerance {spec.tolerance})"
     )
+    recovered, kept = None, False
+    if choice.removed and spec.recovery_epochs > 0:
+        before = copy.deepcopy(model.state_dict())
+        recover(ctx, model, tokenizer, splits)
+        recovered = score()
+        kept = recovered >= choice.value  # judged on validation, like the cut itself
+        if not kept:
+            model.load_state_dict(before)
+        ctx.log(
+            f"compress: after {spec.recovery_epochs:g} epoch(s) of recovery, validation {metric} {recovered:.3f}"
+            + ("" if kept else "; lower than without it, so the weights from before the recovery are kept")
+        )
     return model, {
+        "recovered": recovered,
+        "recovery_kept": kept,
         "removed": choice.removed,
         "total": choice.total,
         "heads": {str(k): v for k, v in choice.heads.items()},
@@ -118,6 +133,37 @@ def prune_student(
         "history": choice.history,
         "importance": [layer.round(4).tolist() for layer in importance],
     }
+
+
+def recover(ctx: RunContext, model: torch.nn.Module, tokenizer, splits: dict[str, Split]) -> None:
+    """A short distillation of the pruned model on the training split (gold labels + the ensemble's soft labels,
+    the recipe's temperature and α), every weight trainable: the remaining heads take over the removed ones' work."""
+    recipe, spec = ctx.config.distill, ctx.config.compress.prune
+    soft = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
+    train, validation = splits["train"], splits["validation"]
+    work_dir = ctx.path("export", "recovery")
+    settings = FitSettings(
+        epochs=spec.recovery_epochs,
+        learning_rate=spec.recovery_learning_rate,
+        batch_size=recipe.batch_size,
+        max_length=ctx.config.student.max_length,
+        seed=ctx.seed,
+        temperature=recipe.temperature,
+        alpha=recipe.alpha,
+        primary_metric=recipe.primary_metric,
+        critical_index=ctx.labels.index(ctx.config.critical_label) if ctx.config.critical_label else None,
+    )
+    for p in model.parameters():
+        p.requires_grad_(True)
+    fit_classifier(
+        model,
+        tokenizer,
+        replace(train, teacher_probs=soft["train"]),
+        replace(validation, teacher_probs=soft["validation"]),
+        settings,
+        work_dir,
+    )
+    shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def build_variant(ctx: RunContext, name: str, source: str, tokenizer, splits: dict[str, Split]) -> dict:
@@ -238,16 +284,16 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         "created_at": now(),
     }
     (folder / "deploy.json").write_text(json.dumps(deploy, indent=2), encoding="utf-8")
-    smallest = models[chosen]
+    deployed = models[chosen]
     ctx.log(
-        f"compress: chose {chosen} ({smallest['size_bytes'] / 1e6:.1f} MB, p50 {smallest['latency']['p50_ms']:.1f} ms, "
-        f"test macro F1 {smallest['test']['macro_f1']:.3f}); export/compression.md"
+        f"compress: chose {chosen} ({deployed['size_bytes'] / 1e6:.1f} MB, p50 {deployed['latency']['p50_ms']:.1f} ms, "
+        f"test macro F1 {deployed['test']['macro_f1']:.3f}); export/compression.md"
     )
     return {
         "chosen": chosen,
-        "size_mb": round(smallest["size_bytes"] / 1e6, 2),
-        "p50_ms": smallest["latency"]["p50_ms"],
-        "test_macro_f1": smallest["test"]["macro_f1"],
+        "size_mb": round(deployed["size_bytes"] / 1e6, 2),
+        "p50_ms": deployed["latency"]["p50_ms"],
+        "test_macro_f1": deployed["test"]["macro_f1"],
     }
 
 
