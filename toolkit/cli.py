@@ -99,6 +99,9 @@ def run(
     unlabeled: Path | None = typer.Option(
         None, "--unlabeled", help="A pool of unlabeled rows (your columns, no label) for the filter stage."
     ),
+    until: str | None = typer.Option(
+        None, "--until", help="Stop after this stage: data, teachers, filter, distill, evaluate or compress."
+    ),
 ) -> None:
     """Run the whole path: data -> teachers -> filter -> distill -> evaluate -> compress. Unchanged stages are
     skipped."""
@@ -113,14 +116,15 @@ def run(
         **({"filter.unlabeled": str(unlabeled)} if unlabeled else {}),
     }
     request = RunRequest(domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=overrides)
-    result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False))
+    result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False), until=until)
     from toolkit.distributed import is_main_process
 
     if not is_main_process():
         return
     console.print(f"\n[bold green]done[/] in {time.perf_counter() - started:.0f} s")
-    console.print(f"report:  {result.report_path}")
-    console.print(f"metrics: {result.run_dir / 'report' / 'metrics.json'}")
+    if result.metrics is not None:
+        console.print(f"report:  {result.report_path}")
+        console.print(f"metrics: {result.run_dir / 'report' / 'metrics.json'}")
     if (result.run_dir / "export" / "compression.md").is_file():
         console.print(f"export:  {result.run_dir / 'export'} (compression.md, deploy.json)")
 

@@ -72,7 +72,7 @@ class RunRequest:
 class RunResult:
     run_dir: Path
     report_path: Path
-    metrics: dict
+    metrics: dict | None  # None until the evaluate stage has run
 
 
 def effective_config(config: PackConfig, fast: bool) -> PackConfig:
@@ -556,8 +556,14 @@ def stage_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     return run_filter(ctx, stage_fingerprint)
 
 
-def run(request: RunRequest, log: Log = print) -> RunResult:
-    """Run every stage whose inputs changed; return where the report is."""
+STAGES = ("data", "teachers", "filter", "distill", "evaluate", "compress")
+
+
+def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunResult:
+    """Run every stage whose inputs changed, up to and including `until` (default: all); return where the report
+    is. A notebook runs the path stage by stage this way, each one continuing in the same run folder."""
+    if until is not None and until not in STAGES:
+        raise ConfigError(f"until={until!r} is not a stage; stages in order: {', '.join(STAGES)}")
     hf_logging.set_verbosity_error()
     ctx = prepare_context(request, log if is_main_process() else (lambda _: None))
     fingerprints = _stage_fingerprints(ctx)
@@ -570,7 +576,8 @@ def run(request: RunRequest, log: Log = print) -> RunResult:
         "compress": lambda: run_compress(ctx, fingerprints["compress"]),
     }
     main = is_main_process()
-    for name, stage in stages.items():
+    last = STAGES.index(until) if until else len(STAGES) - 1
+    for name, stage in list(stages.items())[: last + 1]:
         if name in ("filter", "compress") and not getattr(ctx.config, name).enabled:
             ctx.log(f"[{name}] off ({name}.enabled: false)")
             continue
@@ -584,7 +591,8 @@ def run(request: RunRequest, log: Log = print) -> RunResult:
         barrier()
         if main:
             ctx.manifest.record_stage(name, fingerprints[name], time.perf_counter() - started, **details)
-    metrics = json.loads(ctx.path("report", "metrics.json").read_text(encoding="utf-8"))
+    metrics_path = ctx.path("report", "metrics.json")
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else None
     return RunResult(run_dir=ctx.run_dir, report_path=ctx.path("report", "report.md"), metrics=metrics)
 
 

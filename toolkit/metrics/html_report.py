@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from toolkit.metrics.plots import plot_confusion, plot_models_side_by_side, plot_precision_recall, plot_reliability
+from toolkit.metrics.plots import report_figures
 from toolkit.metrics.report import bound_text, domain_table, interval_text
 
 STYLE = """
@@ -46,7 +46,7 @@ def _interval(entry: dict, key: str) -> str:
 
 def render_html(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) -> str:
     """The page for a run's `metrics.json` payload; `student_probs` (test split) feed the student's curves."""
-    labels, critical, models = payload["labels"], payload.get("critical_label"), payload["models"]
+    critical, models = payload.get("critical_label"), payload["models"]
     student = models["student"]
     parts = [
         f"<h1>{html.escape(payload['domain'])} — run report</h1>",
@@ -100,32 +100,7 @@ def render_html(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) ->
                 f"<td>{status}</td><td>{'yes' if t['robust'] else 'no'}</td></tr>"
             )
         parts.append("</table>")
-    best_teacher = max(
-        (n for n, e in models.items() if e["role"].startswith(("teacher", "ensemble"))),
-        key=lambda n: models[n]["test"]["macro_f1"],
-        default=None,
-    )
-    scaled = student["test"]["calibration_scaled"]
-    plots = [
-        _figure(plot_models_side_by_side(payload), "Teachers, ensembles and student: macro F1 with 95% intervals"),
-        _figure(plot_confusion(student["test"]["confusion_matrix"], labels, "student"), "Confusion matrix: student"),
-    ]
-    if best_teacher:
-        matrix = models[best_teacher]["test"]["confusion_matrix"]
-        plots.append(_figure(plot_confusion(matrix, labels, best_teacher), f"Confusion matrix: {best_teacher}"))
-    plots += [
-        _figure(plot_precision_recall(y_test, student_probs, labels, "student"), "Precision-recall, one class vs rest"),
-        _figure(
-            plot_reliability(
-                {
-                    "raw": student["test"]["calibration"]["reliability"],
-                    f"temperature {scaled['temperature']:.2f}": scaled["reliability"],
-                },
-                "student calibration",
-            ),
-            f"Reliability diagram: ECE {student['test']['calibration']['ece']:.3f} raw, {scaled['ece']:.3f} scaled",
-        ),
-    ]
+    plots = [_figure(figure, caption) for figure, caption in report_figures(payload, y_test, student_probs)]
     parts += ["<h2>Plots</h2>", *plots]
     body = "\n".join(parts)
     return (

@@ -91,3 +91,35 @@ def plot_reliability(curves: dict[str, list[dict]], title: str) -> Figure:
     axis.legend(fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def report_figures(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) -> list[tuple[Figure, str]]:
+    """The report's plots with their captions: models side by side, confusion matrices of the student and the best
+    teacher or ensemble, the student's precision-recall curves and its reliability diagram before / after scaling."""
+    labels, models = payload["labels"], payload["models"]
+    student = models["student"]
+    best_teacher = max(
+        (n for n, e in models.items() if e["role"].startswith(("teacher", "ensemble"))),
+        key=lambda n: models[n]["test"]["macro_f1"],
+        default=None,
+    )
+    scaled = student["test"]["calibration_scaled"]
+    figures = [
+        (plot_models_side_by_side(payload), "Teachers, ensembles and student: macro F1 with 95% intervals"),
+        (plot_confusion(student["test"]["confusion_matrix"], labels, "student"), "Confusion matrix: student"),
+    ]
+    if best_teacher:
+        matrix = models[best_teacher]["test"]["confusion_matrix"]
+        figures.append((plot_confusion(matrix, labels, best_teacher), f"Confusion matrix: {best_teacher}"))
+    reliability = {
+        "raw": student["test"]["calibration"]["reliability"],
+        f"temperature {scaled['temperature']:.2f}": scaled["reliability"],
+    }
+    figures += [
+        (plot_precision_recall(y_test, student_probs, labels, "student"), "Precision-recall, one class vs rest"),
+        (
+            plot_reliability(reliability, "student calibration"),
+            f"Reliability diagram: ECE {student['test']['calibration']['ece']:.3f} raw, {scaled['ece']:.3f} scaled",
+        ),
+    ]
+    return figures
