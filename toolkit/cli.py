@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from toolkit.data.column_map import input_map_overrides
 from toolkit.errors import UserInputError
 
 app = typer.Typer(
@@ -59,23 +60,6 @@ DROP_HELP = "Drop rows with an empty label (each is listed in the report) instea
 CONFLICT_HELP = "Drop every row of an input that carries two labels (each is listed) instead of stopping on them."
 
 
-def _input_map_overrides(
-    column_map: str | None, label_map: str | None, drop_unlabeled: bool, drop_conflicts: bool = False
-) -> dict[str, Any]:
-    from toolkit.data.column_map import parse_pairs
-
-    overrides: dict[str, Any] = {}
-    if column_map:
-        overrides["input_map.columns"] = parse_pairs(column_map, "--map")
-    if label_map:
-        overrides["input_map.labels"] = parse_pairs(label_map, "--labels")
-    if drop_unlabeled:
-        overrides["input_map.drop_unlabeled"] = True
-    if drop_conflicts:
-        overrides["input_map.drop_conflicting"] = True
-    return overrides
-
-
 @app.command()
 @friendly_errors
 def run(
@@ -111,7 +95,7 @@ def run(
     started = time.perf_counter()
     overrides = {
         **_parse_overrides(set_),
-        **_input_map_overrides(column_map, label_map, drop_unlabeled, drop_conflicts),
+        **input_map_overrides(column_map, label_map, drop_unlabeled, drop_conflicts),
         **({"filter.preferences": str(preferences)} if preferences else {}),
         **({"filter.unlabeled": str(unlabeled)} if unlabeled else {}),
     }
@@ -191,7 +175,7 @@ def validate(
 
     pack = load_pack(domain)
     config = apply_overrides(
-        pack.config, _input_map_overrides(column_map, label_map, drop_unlabeled, drop_conflicts), "options"
+        pack.config, input_map_overrides(column_map, label_map, drop_unlabeled, drop_conflicts), "options"
     )
     frame, report, config = validate_frame(read_table(file), config, file)
     if report_file:
@@ -284,7 +268,7 @@ def evaluate(
     """Evaluate a saved model on new labeled data: per-class figures with intervals, and the run's policy targets."""
     from toolkit.metrics.evaluate_saved import evaluate_saved
 
-    result = evaluate_saved(model, data, overrides=_input_map_overrides(column_map, label_map, False))
+    result = evaluate_saved(model, data, overrides=input_map_overrides(column_map, label_map, False))
     table = Table(title=f"{result['model']} on {result['data']} ({result['rows']} rows)")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column)

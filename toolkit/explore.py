@@ -20,9 +20,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from toolkit.config import PackConfig, validate_pack_config  # noqa: E402
 from toolkit.data.splits import SPLITS  # noqa: E402
 from toolkit.errors import ConfigError  # noqa: E402
 from toolkit.metrics.plots import report_figures  # noqa: E402
+from toolkit.metrics.report import domain_table  # noqa: E402
+from toolkit.packs import load_pack  # noqa: E402
 
 
 def _read(run_dir: str | Path, *parts: str, stage: str) -> Path:
@@ -36,7 +39,42 @@ def _json(run_dir: str | Path, *parts: str, stage: str) -> dict:
     return json.loads(_read(run_dir, *parts, stage=stage).read_text(encoding="utf-8"))
 
 
+def run_config(run_dir: str | Path) -> PackConfig:
+    """The config the run used (the pack's, with the run's overrides and `--fast` reductions applied)."""
+    return validate_pack_config(_json(run_dir, "manifest.json", stage="data")["config"], f"{run_dir} manifest")
+
+
+def source_file(run_dir: str | Path) -> Path:
+    """The labeled file the run read."""
+    return Path(_json(run_dir, "manifest.json", stage="data")["data"])
+
+
 # ------------------------------------------------------------------------------------------------------- data
+
+
+def data_contract(pack: str) -> pd.DataFrame:
+    """The columns a pack's file needs: role or field type, required or not, allowed values, unit and bands."""
+    columns = load_pack(pack).config.columns
+    rows = [
+        {"column": columns.text, "what": "free text (the model reads it)", "required": True},
+        {"column": columns.label, "what": "label: " + ", ".join(load_pack(pack).config.label_names), "required": True},
+    ]
+    if columns.id:
+        rows.append({"column": columns.id, "what": "row id (kept in outputs)", "required": False})
+    for field in columns.fields:
+        bands = ", ".join(
+            f"{b.tag} < {b.below:g}" if b.below is not None else f"{b.tag} > {b.above:g}" for b in field.bands
+        )
+        rows.append(
+            {
+                "column": field.name,
+                "what": f"{field.type} field" + (f" in {field.unit.strip()}" if field.unit.strip() else ""),
+                "required": field.required,
+                "allowed": ", ".join(map(str, field.allowed)) if field.allowed else "",
+                "rendered with bands": bands,
+            }
+        )
+    return pd.DataFrame(rows).fillna("").set_index("column")
 
 
 def splits(run_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -219,6 +257,12 @@ def models_table(run_dir: str | Path) -> pd.DataFrame:
             "ECE": round(test["calibration"]["ece"], 3),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def domain_figures(run_dir: str | Path) -> pd.DataFrame:
+    """Every model's domain figures on test: under- / over-triage, QWK, expected cost, the pack hook's figures."""
+    columns, rows = domain_table(metrics(run_dir)["models"])
+    return pd.DataFrame([row[1:] for row in rows], index=[row[0] for row in rows], columns=columns)
 
 
 def targets_table(run_dir: str | Path) -> pd.DataFrame:

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from toolkit.config import COLUMN_ROLES, PackConfig
@@ -23,6 +25,22 @@ def parse_pairs(text: str, option: str) -> dict[str, str]:
             raise ConfigError(f"{option} {item!r}: expected FROM=TO pairs separated by commas, e.g. complaint=text")
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+def input_map_overrides(
+    column_map: str | None, label_map: str | None, drop_unlabeled: bool = False, drop_conflicts: bool = False
+) -> dict[str, Any]:
+    """Config overrides for the `--map` / `--labels` / `--drop-unlabeled` / `--drop-conflicts` options."""
+    overrides: dict[str, Any] = {}
+    if column_map:
+        overrides["input_map.columns"] = parse_pairs(column_map, "--map")
+    if label_map:
+        overrides["input_map.labels"] = parse_pairs(label_map, "--labels")
+    if drop_unlabeled:
+        overrides["input_map.drop_unlabeled"] = True
+    if drop_conflicts:
+        overrides["input_map.drop_conflicting"] = True
+    return overrides
 
 
 def _role_column(role: str, config: PackConfig) -> str:
