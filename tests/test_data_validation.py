@@ -237,7 +237,9 @@ def test_unlabeled_rows_are_errors_unless_dropping_is_asked_for(triage, tmp_path
     data = triage_rows()
     data.loc[4, "acuity"] = None
     _, report, _ = check(data, triage, tmp_path)
-    assert messages(report) == [(5, "acuity", "missing label; allowed: non_urgent, urgent, emergent")]
+    [(row, column, message)] = messages(report)
+    assert (row, column) == (5, "acuity")
+    assert message.startswith("missing label; allowed: non_urgent, urgent, emergent") and "--drop-unlabeled" in message
     frame, report, _ = check(data, apply_overrides(triage, {"input_map.drop_unlabeled": True}), tmp_path)
     assert report.errors == [] and len(frame) == 29
     assert [(d.row, d.message) for d in report.dropped] == [(5, "no label (input_map.drop_unlabeled is on)")]

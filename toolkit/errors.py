@@ -11,6 +11,10 @@ class UserInputError(Exception):
         self.message = message
         self.hint = hint
 
+    def __str__(self) -> str:
+        # a notebook or a traceback shows only str(error): the hint must travel with it
+        return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
+
 
 class ConfigError(UserInputError):
     """A pack.yaml or run override with a missing, unknown or out-of-range key."""

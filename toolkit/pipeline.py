@@ -559,12 +559,18 @@ def stage_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
 STAGES = ("data", "teachers", "filter", "distill", "evaluate", "compress")
 
 
+def _quiet_transformers() -> None:
+    """Errors only, and no bars for loading or writing weights (dozens per run); training keeps its own log."""
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunResult:
     """Run every stage whose inputs changed, up to and including `until` (default: all); return where the report
     is. A notebook runs the path stage by stage this way, each one continuing in the same run folder."""
     if until is not None and until not in STAGES:
         raise ConfigError(f"until={until!r} is not a stage; stages in order: {', '.join(STAGES)}")
-    hf_logging.set_verbosity_error()
+    _quiet_transformers()
     ctx = prepare_context(request, log if is_main_process() else (lambda _: None))
     fingerprints = _stage_fingerprints(ctx)
     stages: dict[str, Callable[[], dict]] = {
@@ -602,7 +608,7 @@ def compress_run(
     """`domain-distill compress --run DIR`: the compress stage alone, on a run whose student is trained, with the
     config the run stored (plus `overrides`, e.g. {"compress.prune.budget": 0.3}). `remeasure` times and evaluates
     the built variants again. Returns the export folder."""
-    hf_logging.set_verbosity_error()
+    _quiet_transformers()
     manifest = Manifest.open(Path(run_dir))
     stages = manifest.data.get("stages", {})
     if stages.get("distill", {}).get("status") != "done":

@@ -8,6 +8,7 @@ but on a CPU it is the path with fast kernels: torchao's INT8 configs ran slower
 
 from __future__ import annotations
 
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -61,18 +62,24 @@ def export_onnx(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, fold
     model = model.eval().float()
     sample = tokenizer(["a short example", "a slightly longer example text"], padding=True, return_tensors="pt")
     batch, sequence = Dim("batch"), Dim("sequence")
-    with warnings.catch_warnings(), torch.inference_mode(False):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            model,
-            (),
-            kwargs={name: sample[name] for name in ONNX_INPUTS},
-            input_names=list(ONNX_INPUTS),
-            output_names=["logits"],
-            dynamic_shapes={name: {0: batch, 1: sequence} for name in ONNX_INPUTS},
-            dynamo=True,
-            verbose=False,
-        )
+    exporter_log = logging.getLogger("torch.onnx")  # lists the torchvision ops it skips: noise to a user
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                model,
+                (),
+                kwargs={name: sample[name] for name in ONNX_INPUTS},
+                input_names=list(ONNX_INPUTS),
+                output_names=["logits"],
+                dynamic_shapes={name: {0: batch, 1: sequence} for name in ONNX_INPUTS},
+                dynamo=True,
+                verbose=False,
+            )
+    finally:
+        exporter_log.setLevel(level)
     program.save(str(folder / ONNX_FILE))
     model.config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -205,7 +205,13 @@ def _check_labels(values: pd.Series, config: PackConfig, report: ValidationRepor
                 )
             else:
                 report.issues.append(
-                    Issue("error", f"missing label; allowed: {', '.join(labels)}", row=i + 1, column=column)
+                    Issue(
+                        "error",
+                        f"missing label; allowed: {', '.join(labels)} (to drop unlabeled rows, each listed in the "
+                        "report: --drop-unlabeled, or DROP_UNLABELED = True in a notebook)",
+                        row=i + 1,
+                        column=column,
+                    )
                 )
                 bad_rows.add(i)
             result.append(None)
