@@ -30,8 +30,10 @@ test: $(STAMP) lint
 	DOMAIN_DISTILL_SMALL=1 $(BIN)/python -m pytest -q tests --nbmake --nbmake-timeout=1500 notebooks; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 
+# JupyterLab refuses to start as root (containers often run as root) unless told so; JUPYTER_FLAGS adds more.
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 notebooks: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(AS_ROOT) $(JUPYTER_FLAGS)
 
 clean:
 	rm -rf runs/demo-finance .pytest_cache

@@ -243,3 +243,18 @@ def test_pruned_export_records_its_heads_and_reloads(compressed_run) -> None:
     assert sum(len(heads) for heads in recorded.values()) == built["built"]["removed"]
     logits = load_variant(folder, LABELS, max_length=64).logits(TEXTS)
     assert logits.shape == (len(TEXTS), len(LABELS)) and np.isfinite(logits).all()
+
+
+def test_predict_with_a_column_map_takes_the_users_or_the_packs_column_names(compressed_run, tmp_path: Path) -> None:
+    predictor = Predictor.load(compressed_run.run_dir / "export")
+    mapped = predictor.config.model_copy(
+        update={"input_map": predictor.config.input_map.model_copy(update={"columns": {"note": "text", "ref": "id"}})}
+    )
+    mapped_predictor = Predictor(predictor.classifier, mapped, predictor.weights, predictor.variant)
+    source = tmp_path / "mine.csv"
+    source.write_text("ref,note,amount\nA-1,wire to a new overseas account,9800\nA-2,,12\n", encoding="utf-8")
+    summary = predict_file(mapped_predictor, source, show_progress=False)
+    output = pd.read_csv(summary.output)
+    assert output["case_id"].tolist() == ["A-1", "A-2"] and summary.malformed == 1
+    assert "row 2, column 'narrative': empty text" in output.loc[1, "error"]
+    assert mapped_predictor.predict({"narrative": TEXTS[0]}).label in LABELS  # the pack's own names also work

@@ -96,7 +96,7 @@ class Predictor:
     def predict(self, row: str | Mapping[str, object]) -> Prediction:
         """One row (a mapping of the file's columns) or one free text; a bad row raises DataError saying why."""
         record = {self.config.columns.text: row} if isinstance(row, str) else dict(row)
-        inputs, errors = self.render([record], "input", row_numbers=[1])
+        inputs, errors, _ = self.render([record], "input", row_numbers=[1])
         if errors:
             raise DataError(errors[0])
         probs = self.probabilities(inputs)[0]
@@ -108,10 +108,17 @@ class Predictor:
 
     def render(
         self, records: list[dict], source: str, row_numbers: Sequence[int]
-    ) -> tuple[list[str | None], dict[int, str]]:
-        """Model inputs for `records` (None where a row breaks the contract) and each bad row's message by position;
-        `row_numbers` are the rows' numbers in the user's file, for the messages."""
-        raw, config, _ = apply_input_map(pd.DataFrame.from_records(records), self.config, source)
+    ) -> tuple[list[str | None], dict[int, str], list[object]]:
+        """Model inputs for `records` (None where a row breaks the contract), each bad row's message by position,
+        and each row's id (through the column map; None without one); `row_numbers` number the rows in the user's
+        file, for the messages."""
+        frame = pd.DataFrame.from_records(records)
+        # the run's column map applies to the user's column names; a row may also use the pack's own names
+        mapped = {k: v for k, v in self.config.input_map.columns.items() if k == "*" or k in frame.columns}
+        config = self.config.model_copy(
+            update={"input_map": self.config.input_map.model_copy(update={"columns": mapped})}
+        )
+        raw, config, _ = apply_input_map(frame, config, source)
         raw = raw.reset_index(drop=True)
         text_column = config.columns.text
         if text_column not in raw.columns:
@@ -135,7 +142,9 @@ class Predictor:
             )
             for i in range(len(raw))
         ]
-        return inputs, errors
+        id_column = config.columns.id
+        ids = raw[id_column].tolist() if id_column and id_column in raw.columns else [None] * len(raw)
+        return inputs, errors, ids
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -281,7 +290,8 @@ def _predict_chunk(
     summary: PredictSummary,
 ) -> list[dict]:
     good = [i for i, record in enumerate(records) if record is not None]
-    inputs, errors = predictor.render([records[i] for i in good], str(source), [first + i for i in good])
+    inputs, errors, found_ids = predictor.render([records[i] for i in good], str(source), [first + i for i in good])
+    ids = dict(zip(good, found_ids, strict=True))
     errors = {good[k]: message for k, message in errors.items()} | parse_errors
     valid = [good[k] for k, text in enumerate(inputs) if text is not None]
     by_position = dict(zip(good, inputs, strict=True))
@@ -289,10 +299,10 @@ def _predict_chunk(
     decided = predictor.decide(probs) if valid else []
     rows = []
     results = {i: (p, d) for i, p, d in zip(valid, probs, decided, strict=True)}
-    for i, record in enumerate(records):
+    for i in range(len(records)):
         row: dict = {"row": first + i}
         if id_column:
-            row[id_column] = (record or {}).get(id_column)
+            row[id_column] = ids.get(i)
         if i in results:
             p, d = results[i]
             label = predictor.labels[int(d)]
