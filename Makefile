@@ -27,7 +27,7 @@ lint: $(STAMP)
 # pytest exits 5 when it collected nothing (e.g. every test deselected): say so instead of failing CI. The notebooks
 # run whole pipelines, so a cell may take minutes; DOMAIN_DISTILL_SMALL makes them use small settings.
 test: $(STAMP) lint
-	DOMAIN_DISTILL_SMALL=1 $(BIN)/python -m pytest -q tests --nbmake --nbmake-timeout=1500 notebooks; rc=$$?; \
+	DOMAIN_DISTILL_SMALL=1 $(BIN)/python -m pytest -q --durations=25 tests --nbmake --nbmake-timeout=1500 notebooks; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 
 # JupyterLab refuses to start as root (containers often run as root) unless told so; JUPYTER_FLAGS adds more.
