@@ -234,6 +234,10 @@ def test_predict_command_prints_a_summary_and_names_bad_input(compressed_run, tm
     assert "7 rows: 3 predicted" in result.output and "4 malformed row(s) skipped" in result.output
     missing = CliRunner().invoke(app, ["predict", "--model", str(tmp_path), "--input", str(source)])
     assert missing.exit_code == 2 and "no deploy.json" in missing.output
+    (tmp_path / "wrong.csv").write_text("note,amount\nhello,3\n", encoding="utf-8")
+    export = str(compressed_run.run_dir / "export")
+    wrong = CliRunner().invoke(app, ["predict", "--model", export, "--input", str(tmp_path / "wrong.csv")])
+    assert wrong.exit_code == 2 and "no column 'narrative' for the text" in wrong.output
 
 
 def test_pruned_export_records_its_heads_and_reloads(compressed_run) -> None:

@@ -263,6 +263,8 @@ def predict_file(
     summary.resumed_after = writer.resume_point()
     if not summary.resumed_after:
         output.unlink(missing_ok=True)
+    if suffix == ".csv":
+        _check_header(predictor, input_path)
     chunks = (_csv_chunks if suffix == ".csv" else _jsonl_chunks)(input_path, chunk_rows)
     from rich.progress import Progress, TextColumn  # a spinner with counts: the file's length is not known
 
@@ -278,6 +280,21 @@ def predict_file(
             bar.update(task, description=f"predicting: {last:,} rows, {summary.malformed:,} malformed")
     writer.finish()
     return summary
+
+
+def _check_header(predictor: Predictor, path: Path) -> None:
+    """A CSV without the text column (under its own name or mapped) is one error, not one per row."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = [h.strip() for h in next(csv.reader(handle), [])]
+    mapping = predictor.config.input_map.columns
+    text = predictor.config.columns.text
+    if "*" not in mapping and not ({text, "text"} & {mapping.get(h, h) for h in header}):
+        raise DataError(
+            f"{path}: no column {text!r} for the text"
+            + (" (nor one mapped to it)" if mapping else "")
+            + f"; columns found: {header}",
+            hint="use the training data's columns, or the column map the run was trained with",
+        )
 
 
 def _predict_chunk(
