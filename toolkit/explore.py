@@ -24,7 +24,7 @@ from toolkit.config import PackConfig, validate_pack_config  # noqa: E402
 from toolkit.data.splits import SPLITS  # noqa: E402
 from toolkit.errors import ConfigError  # noqa: E402
 from toolkit.metrics.plots import report_figures  # noqa: E402
-from toolkit.metrics.report import domain_table  # noqa: E402
+from toolkit.metrics.report import bound_text, domain_table, interval_text  # noqa: E402
 from toolkit.packs import load_pack  # noqa: E402
 
 
@@ -270,10 +270,10 @@ def targets_table(run_dir: str | Path) -> pd.DataFrame:
     rows = [
         {
             "target": t["target"],
-            "bound": ("≥ " if t["bound"] == "at_least" else "≤ ") + f"{t['limit']:.2f}",
+            "bound": bound_text(t),
             "validation": round(t["validation"], 3),
             "test": round(t["value"], 3),
-            "95% interval": f"{t['interval']['low']:.3f}–{t['interval']['high']:.3f}",
+            "95% interval": interval_text(t["interval"]),
             "status": t["status"],
             "robust": t["robust"],
         }

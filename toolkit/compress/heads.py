@@ -201,14 +201,18 @@ def pruned_heads(folder: Path) -> dict[int, list[int]] | None:
     return {int(k): v for k, v in record.items()} if record else None
 
 
-def load_pruned(folder: Path) -> torch.nn.Module:
-    """A pruned classifier saved with `save_pretrained`: the architecture from its config, the heads cut to the
-    recorded shape, then the weights (the library's loader would refuse the smaller matrices)."""
-    folder = Path(folder)
+def pruned_architecture(folder: Path) -> torch.nn.Module:
+    """The classifier saved in `folder`, untrained, in the shape its config records (pruned heads cut)."""
     config = AutoConfig.from_pretrained(folder)
-    record = {int(k): v for k, v in getattr(config, PRUNED_KEY).items()}
+    record = {int(k): v for k, v in (getattr(config, PRUNED_KEY, None) or {}).items()}
     setattr(config, PRUNED_KEY, None)
     model = AutoModelForSequenceClassification.from_config(config)
-    prune_heads(model, record)
-    model.load_state_dict(load_file(folder / "model.safetensors"))
+    return prune_heads(model, record) if record else model
+
+
+def load_pruned(folder: Path) -> torch.nn.Module:
+    """A pruned classifier saved with `save_pretrained`: the recorded shape first, then the weights (the library's
+    loader would refuse the smaller matrices)."""
+    model = pruned_architecture(Path(folder))
+    model.load_state_dict(load_file(Path(folder) / "model.safetensors"))
     return model.eval()

@@ -14,9 +14,9 @@ import warnings
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
-from toolkit.compress.heads import PRUNED_KEY, prune_heads
+from toolkit.compress.heads import pruned_architecture
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_int8.pt"
@@ -40,13 +40,7 @@ def save_int8(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, folder
 
 def load_int8(folder: Path) -> torch.nn.Module:
     """Rebuild the architecture from the config (pruned shape included), quantize it, then load the INT8 weights."""
-    config = AutoConfig.from_pretrained(folder)
-    record = {int(k): v for k, v in (getattr(config, PRUNED_KEY, None) or {}).items()}
-    setattr(config, PRUNED_KEY, None)
-    model = AutoModelForSequenceClassification.from_config(config)
-    if record:
-        prune_heads(model, record)
-    model = quantize_int8(model)
+    model = quantize_int8(pruned_architecture(folder))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # packed INT8 weights still go through the deprecated TypedStorage
         model.load_state_dict(torch.load(folder / INT8_FILE, weights_only=True))
