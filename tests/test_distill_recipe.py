@@ -183,3 +183,25 @@ def resumable_job(model_dir: Path, work: Path, slow: bool) -> None:
         fit_classifier(model, load_tokenizer(str(model_dir)), data, data, settings, work)
     finally:
         fit_module.DistillationTrainer = original
+
+
+def test_length_bucketing_cuts_padding(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Batches of similar length: far fewer pad tokens than random batches of short and long texts."""
+    texts = [("wire " * (2 if i % 2 else 24)).strip() for i in range(64)]
+    data, tokenizer = Split(texts, [i % 3 for i in range(64)]), load_tokenizer(str(tiny_model_dir))
+    padding = {}
+    for bucketing in (False, True):
+        model = build_student(StudentSpec(model=str(tiny_model_dir), lora=None), LABELS)
+        seen: list[int] = []
+
+        def count_pads(module, args, kwargs, seen=seen):
+            if module.training:
+                seen.append(int((kwargs["attention_mask"] == 0).sum()))
+
+        model.register_forward_pre_hook(count_pads, with_kwargs=True)
+        settings = FitSettings(
+            epochs=1, learning_rate=1e-4, batch_size=8, max_length=32, seed=0, length_bucketing=bucketing
+        )
+        fit_classifier(model, tokenizer, data, data, settings, tmp_path / f"w{bucketing}")
+        padding[bucketing] = sum(seen)
+    assert padding[True] < padding[False] / 3  # measured: 176 against 704

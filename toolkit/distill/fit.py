@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, f1_score, recall_score
-from transformers import EarlyStoppingCallback, EvalPrediction, PreTrainedTokenizerBase, set_seed
+from transformers import EarlyStoppingCallback, EvalPrediction, PreTrainedTokenizerBase, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from toolkit.config import ScheduleSpec
@@ -43,6 +43,7 @@ class FitSettings:
     early_stopping_patience: int | None = None
     primary_metric: str = "macro_f1"  # "macro_f1" | "critical_recall" | "accuracy"
     critical_index: int | None = None
+    length_bucketing: bool = False  # group batches by length (transformers' LengthGroupedSampler)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def fit_classifier(
     settings: FitSettings,
     work_dir: Path,
     intermediate: IntermediateTransfer | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> list[dict]:
     """Train `model` in place (best validation epoch restored) and return the Trainer's log history; the per-step
     temperature / α / KD-loss trace is written to `work_dir/schedule.json`."""
@@ -118,13 +120,12 @@ def fit_classifier(
         dataloader_pin_memory=torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         use_cpu=not torch.cuda.is_available(),  # also what makes several CPU processes train with DDP (gloo)
+        train_sampling_strategy="group_by_length" if settings.length_bucketing else "random",
     )
     n_classes = int(model.config.num_labels)
-    callbacks = (
-        [EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience)]
-        if settings.early_stopping_patience
-        else []
-    )
+    callbacks = [*callbacks]
+    if settings.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
     trainer = DistillationTrainer(
         model=model,
         args=args,
@@ -143,7 +144,7 @@ def fit_classifier(
     resume_from = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
     trainer.train(resume_from_checkpoint=resume_from)
     if trainer.is_world_process_zero():
-        (work_dir / "schedule.json").write_text(json.dumps(trainer.schedule_log))
+        (work_dir / "schedule.json").write_text(json.dumps(trainer.schedule_trace()))
     return trainer.state.log_history
 
 

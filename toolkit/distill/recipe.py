@@ -87,6 +87,7 @@ def run_recipe(
             early_stopping_patience=recipe.early_stopping_patience,
             primary_metric=recipe.primary_metric,
             critical_index=critical,
+            length_bucketing=recipe.length_bucketing,
         )
         intermediate = None
         phase_train, phase_validation = train, validation

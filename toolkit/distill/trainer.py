@@ -41,7 +41,8 @@ class IntermediateTransfer:
 
 class DistillationTrainer(Trainer):
     """Trainer with the loss above. Batches without `teacher_probs` train on gold labels alone, so the same trainer
-    fine-tunes teachers. Temperature and α follow their schedules and are logged every step in `schedule_log`."""
+    fine-tunes teachers. Temperature and α follow their schedules and are logged every step in `schedule_log`
+    (`schedule_trace()` gives it as numbers)."""
 
     args: DistillationArguments
 
@@ -61,6 +62,7 @@ class DistillationTrainer(Trainer):
         self.intermediate = intermediate
         self.schedule_log: list[dict] = []
         self._last_kd: float | None = None
+        self._adaptive = temperature_schedule is not None and temperature_schedule.spec.kind == "adaptive"
         self.projections = torch.nn.ModuleList()
         if intermediate is not None:
             intermediate.teacher.eval().requires_grad_(False).to(self.args.device)
@@ -99,13 +101,15 @@ class DistillationTrainer(Trainer):
         loss, kd = distillation_loss(
             outputs.logits, labels, teacher_probs, temperature, alpha, weights, self.args.focal_gamma
         )
-        parts = {"kd": float(kd.detach()) if kd is not None else None}
+        # kept as tensors: a float() per step would wait for the GPU every step; read once training is over
+        parts = {"kd": kd.detach() if kd is not None else None}
         if inter is not None:
             extra = self._intermediate_loss(outputs, inputs, want_attention)
             loss = loss + extra
-            parts["intermediate"] = float(extra.detach())
+            parts["intermediate"] = extra.detach()
         if model.training:
-            self._last_kd = parts["kd"]
+            if self._adaptive and kd is not None:  # the one schedule that needs the value now
+                self._last_kd = float(parts["kd"])
             self.schedule_log.append(
                 {"step": self.state.global_step, "temperature": temperature, "alpha": alpha, **parts}
             )
@@ -127,6 +131,13 @@ class DistillationTrainer(Trainer):
                     outputs.attentions[s_layer - 1], teacher_out.attentions[t_layer - 1], mask
                 )
         return total
+
+    def schedule_trace(self) -> list[dict]:
+        """The per-step temperature, α and loss parts, as plain numbers."""
+        return [
+            {key: float(value) if isinstance(value, torch.Tensor) else value for key, value in step.items()}
+            for step in self.schedule_log
+        ]
 
     def log(self, logs: dict, *args, **kwargs) -> None:
         if self.schedule_log and "loss" in logs:
