@@ -371,7 +371,7 @@ def hf_finetune(s: Splits, workdir: Path, fast: bool) -> tuple[dict, object]:
     return {"settings": settings, "train_seconds": seconds}, probs
 
 
-def setfit_model(s: Splits, fast: bool) -> tuple[dict, object]:
+def setfit_model(s: Splits, workdir: Path, fast: bool) -> tuple[dict, object]:
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
@@ -383,6 +383,7 @@ def setfit_model(s: Splits, fast: bool) -> tuple[dict, object]:
     train = Dataset.from_dict({"text": s.texts["train"], "label": [names[y] for y in s.labels["train"]]})
     iterations, max_steps = (5, 200) if fast else (SETFIT_ITERATIONS, SETFIT_MAX_STEPS)
     args = TrainingArguments(
+        output_dir=str(workdir / "setfit"),
         batch_size=16,
         num_epochs=1,
         num_iterations=iterations,
@@ -394,6 +395,7 @@ def setfit_model(s: Splits, fast: bool) -> tuple[dict, object]:
     started = time.perf_counter()
     Trainer(model=model, args=args, train_dataset=train).train()
     seconds = time.perf_counter() - started
+    shutil.rmtree(workdir / "setfit", ignore_errors=True)
     model.to("cpu")
 
     # the LR head knows only the classes seen in training (as label ids, or as names)
@@ -423,7 +425,7 @@ def baselines(s: Splits, workdir: Path, fast: bool, log) -> dict:
     for name, build in (
         ("tfidf_lr", lambda: tfidf_lr(s)),
         ("minilm_finetune", lambda: hf_finetune(s, workdir, fast)),
-        ("setfit", lambda: setfit_model(s, fast)),
+        ("setfit", lambda: setfit_model(s, workdir, fast)),
     ):
         log(f"[quality] {name}: training")
         entry = out[name] = evaluate_tool(s, *build())
