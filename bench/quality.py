@@ -171,21 +171,21 @@ def text_pack(folder: Path, data: DataSet) -> Path:
 # --- our pipeline -------------------------------------------------------------------------------------------------
 
 
-def default_request(data: DataSet, workdir: Path, fast: bool, threads: int) -> RunRequest:
+def default_request(data: DataSet, workdir: Path, fast: bool, threads: int, extra: dict) -> RunRequest:
     """The default-recipe run; its data stage alone gives the split, so `--part baselines` needs nothing else."""
     pack = str(text_pack(workdir / "packs", data)) if data.pack == "text" else data.pack
     # 100 test texts timed per model (as --fast does): the figures settle well within that
-    overrides = {**data.overrides, "compress.latency.threads": threads, "compress.latency.texts": 100}
+    overrides = {**data.overrides, "compress.latency.threads": threads, "compress.latency.texts": 100, **extra}
     return RunRequest(domain=pack, data=data.data, out=workdir / "default", fast=fast, overrides=overrides)
 
 
-def run_ours(data: DataSet, workdir: Path, fast: bool, threads: int, log) -> dict:
-    """The default recipe end to end, then the other recipes from copies of it; the best on validation is
-    compressed. Returns every recipe's student entry, the ensemble's, and the deployed variant's."""
-    request = default_request(data, workdir, fast, threads)
+def run_ours(data: DataSet, workdir: Path, fast: bool, threads: int, extra: dict, log) -> dict:
+    """The default recipe up to its evaluation, then the other recipes from copies of it; only the best on
+    validation is compressed. Returns every recipe's student entry, the ensemble's, and the deployed variant's."""
+    request = default_request(data, workdir, fast, threads, extra)
     pack, base, default_dir = request.domain, request.overrides, request.out
     started = time.perf_counter()
-    result = run(request, log=log)
+    result = run(request, log=log, until="evaluate")
     manifest = Manifest.open(default_dir).data
     stages = manifest["stages"]
     out = {
@@ -213,12 +213,9 @@ def run_ours(data: DataSet, workdir: Path, fast: bool, threads: int, log) -> dic
         out["recipes"][name] = student_entry(recipe.metrics, Manifest.open(folder).data["stages"])
     best = max(out["recipes"], key=lambda name: out["recipes"][name]["validation_macro_f1"])
     out["best_recipe"] = best
-    if best == "default":
-        export, out["compress_seconds"] = default_dir / "export", stages["compress"]["seconds"]
-    else:
-        started = time.perf_counter()
-        export = compress_run(workdir / best, {"compress.enabled": True}, log)
-        out["compress_seconds"] = time.perf_counter() - started
+    started = time.perf_counter()
+    export = compress_run(workdir / best, {"compress.enabled": True}, log)
+    out["compress_seconds"] = time.perf_counter() - started
     out["export"] = json.loads((export / "metrics.json").read_text())
     for entry in out["export"]["models"].values():
         entry.pop("policy", None)
@@ -433,7 +430,7 @@ def baselines(s: Splits, workdir: Path, fast: bool, log) -> dict:
     return out
 
 
-def measure(data: DataSet, workdir: Path, fast: bool, threads: int, part: str) -> dict:
+def measure(data: DataSet, workdir: Path, fast: bool, threads: int, part: str, extra: dict) -> dict:
     """One data set's row: our pipeline, the other tools, or both (`part`); separate parts can run side by side
     as separate processes, as the data stage makes the same split from the same file, config and seed."""
     started = time.perf_counter()
@@ -444,9 +441,9 @@ def measure(data: DataSet, workdir: Path, fast: bool, threads: int, part: str) -
     set_threads(threads)
     row: dict = {"name": data.name, "title": data.title, "fast": fast}
     if part in ("all", "ours"):
-        row["ours"] = run_ours(data, workdir, fast, threads, log)
+        row["ours"] = run_ours(data, workdir, fast, threads, extra, log)
     else:
-        run(default_request(data, workdir, fast, threads), log=log, until="data")
+        run(default_request(data, workdir, fast, threads, extra), log=log, until="data")
     set_threads(threads)  # the pipeline's stages may have changed it
     splits = load_splits(workdir / "default")
     row["sizes"] = {split: len(texts) for split, texts in splits.texts.items()}
@@ -557,6 +554,9 @@ def main() -> None:
     parser.add_argument(
         "--part", choices=("all", "ours", "baselines"), default="all", help="measure only our pipeline or the others"
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override for our runs (repeatable)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the latency figures (default 2)")
     parser.add_argument("--out", type=Path, help="raw results (default bench/results/quality.json)")
     parser.add_argument("--workdir", type=Path, help="keep run folders here (default: a temporary folder)")
@@ -570,6 +570,7 @@ def main() -> None:
         version, command, machine = saved[0]["version"], saved[0]["command"], args.machine or saved[0]["machine"]
     else:
         version = code_version()
+        extra = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
         chosen = [d for d in DATASETS if not args.only or d.name in args.only]
         missing = [d for d in chosen if d.data is not None and not d.data.is_file()]
         for d in missing:
@@ -579,12 +580,13 @@ def main() -> None:
             base = args.workdir or Path(tmp)
             for data in chosen:
                 if data not in missing:
-                    rows.append(measure(data, base / data.name, args.fast, args.threads, args.part))
+                    rows.append(measure(data, base / data.name, args.fast, args.threads, args.part, extra))
         command = (
             "python bench/quality.py"
             + (" --fast" if args.fast else "")
             + (f" --only {' '.join(args.only)}" if args.only else "")
             + (f" --part {args.part}" if args.part != "all" else "")
+            + "".join(f" --set {item}" for item in args.set)
         )
         out = args.out or ROOT / "bench" / "results" / "quality.json"
         out.parent.mkdir(parents=True, exist_ok=True)
