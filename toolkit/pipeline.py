@@ -618,7 +618,9 @@ def compress_run(
         )
     config = validate_pack_config(manifest.data["config"], f"{manifest.path} config")
     config = apply_overrides(config, overrides) if overrides else config
-    pack = load_pack(manifest.data["domain"])
+    # the folder the run used: a pack given by path (`--domain path/to/pack`) is not on the search path
+    pack_dir = Path(manifest.data.get("pack_dir", ""))
+    pack = load_pack(pack_dir if (pack_dir / "pack.yaml").is_file() else manifest.data["domain"])
     ctx = RunContext(
         run_dir=Path(run_dir),
         pack=pack,
