@@ -39,6 +39,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from toolkit.distill.batches import EncodedExamples, PaddingCollator
 from toolkit.distill.fit import FitSettings, Split, fit_classifier
 from toolkit.distributed import is_main_process, process_share
 from toolkit.transformer_models import load_tokenizer, predict_logits, resolve_model
@@ -134,13 +135,20 @@ class StepTimer(TrainerCallback):
             self.steps = state.global_step - WARMUP_STEPS
 
 
-def plain_finetune(model, tokenizer, texts, labels, batch_size: int, bucketing: bool, work: Path) -> StepTimer:
-    """What a practitioner writes without us: AutoModel + Trainer + DataCollatorWithPadding, gold labels."""
-    encoded = tokenizer(texts, truncation=True, max_length=MAX_LENGTH)
-    data = [
-        {"input_ids": i, "attention_mask": m, "labels": y}
-        for i, m, y in zip(encoded["input_ids"], encoded["attention_mask"], labels, strict=True)
-    ]
+def plain_finetune(
+    model, tokenizer, texts, labels, batch_size: int, bucketing: bool, work: Path, our_batches: bool = False
+) -> StepTimer:
+    """What a practitioner writes without us: AutoModel + Trainer + DataCollatorWithPadding, gold labels.
+    `our_batches`: our dataset and collator instead (a diagnostic: is a difference the trainer or the batches?)."""
+    if our_batches:
+        data, collator = EncodedExamples(tokenizer, texts, labels, MAX_LENGTH), PaddingCollator(tokenizer)
+    else:
+        encoded = tokenizer(texts, truncation=True, max_length=MAX_LENGTH)
+        data = [
+            {"input_ids": i, "attention_mask": m, "labels": y}
+            for i, m, y in zip(encoded["input_ids"], encoded["attention_mask"], labels, strict=True)
+        ]
+        collator = DataCollatorWithPadding(tokenizer)
     timer = StepTimer()
     args = TrainingArguments(
         output_dir=str(work),
@@ -157,9 +165,7 @@ def plain_finetune(model, tokenizer, texts, labels, batch_size: int, bucketing: 
         train_sampling_strategy="group_by_length" if bucketing else "random",
         seed=13,
     )
-    Trainer(
-        model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer), callbacks=[timer]
-    ).train()
+    Trainer(model=model, args=args, train_dataset=data, data_collator=collator, callbacks=[timer]).train()
     return timer
 
 
@@ -208,7 +214,7 @@ def labeling(
     return rows, probs
 
 
-def measure(n_texts: int, batch_size: int, training_only: bool) -> dict:
+def measure(n_texts: int, batch_size: int, training_only: bool, distill_first: bool, our_batches: bool) -> dict:
     _, world = process_share()
     torch.manual_seed(13)
     peak = peak_bf16_tflops()
@@ -223,6 +229,8 @@ def measure(n_texts: int, batch_size: int, training_only: bool) -> dict:
         "texts": n_texts,
         "mean_tokens": mean_length,
         "batch_size": batch_size,
+        "order": "distillation first" if distill_first else "plain fine-tune first",
+        "plain_batches": "ours (EncodedExamples + PaddingCollator)" if our_batches else "DataCollatorWithPadding",
         "models": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,11 +244,12 @@ def measure(n_texts: int, batch_size: int, training_only: bool) -> dict:
                 entry["labeling"], probs = labeling(teacher, tokenizer, texts, real_tokens, s, peak, 256)
             del teacher
             trainers = {"plain": "HF Trainer fine-tune", "distill": "domain-distill distillation"}
-            for index, (kind, bucketing) in enumerate(itertools.product(trainers, (False, True))):
+            order = list(trainers)[::-1] if distill_first else list(trainers)
+            for index, (kind, bucketing) in enumerate(itertools.product(order, (False, True))):
                 torch.manual_seed(13)
                 model, work = build(), Path(tmp) / f"{name[:6]}-{index}"
                 if kind == "plain":
-                    timer = plain_finetune(model, tokenizer, texts, labels, batch_size, bucketing, work)
+                    timer = plain_finetune(model, tokenizer, texts, labels, batch_size, bucketing, work, our_batches)
                 else:
                     timer = distill(model, tokenizer, texts, labels, probs, batch_size, bucketing, work)
                 samples = timer.steps * batch_size * world
@@ -271,7 +280,8 @@ def table(results: list[dict]) -> str:
         lines += [
             f"**{r['gpu']} × {r['processes']}** · measured bf16 matmul peak {r['peak_bf16_tflops']:.0f} TFLOP/s "
             f"per GPU · {r['texts']:,} SMS texts (mean {r['mean_tokens']:.1f} real tokens) · batch "
-            f"{r['batch_size']} per GPU",
+            f"{r['batch_size']} per GPU · order: {r.get('order', 'plain fine-tune first')} · plain fine-tune batches: "
+            f"{r.get('plain_batches', 'DataCollatorWithPadding')}",
             "",
             "| model | work | length bucketing | samples/s | real tokens/s | MFU | vs plain HF Trainer |",
             "|---|---|---|---|---|---|---|",
@@ -304,6 +314,10 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=20480, help="a multiple of batch x GPUs")
     parser.add_argument("--batch-size", type=int, default=64, help="per GPU")
     parser.add_argument("--training-only", action="store_true", help="skip teacher labeling (multi-GPU runs)")
+    parser.add_argument("--distill-first", action="store_true", help="time distillation before the plain runs")
+    parser.add_argument(
+        "--plain-our-batches", action="store_true", help="the plain fine-tune reads our dataset and collator"
+    )
     parser.add_argument("--smoke", action="store_true", help="allow a run without a GPU (a code check, no figures)")
     parser.add_argument("--out", type=Path, help="raw results (default bench/results/gpu-<N>gpu.json)")
     parser.add_argument("--table-from", type=Path, nargs="+", help="render saved raw results instead of running")
@@ -317,10 +331,13 @@ def main() -> None:
         if not torch.cuda.is_available() and not args.smoke:
             sys.exit("bench/gpu.py measures a GPU and none is visible here; `--smoke` checks its code on the CPU")
         version = code_version()
-        result = measure(args.texts, args.batch_size, args.training_only)
+        result = measure(args.texts, args.batch_size, args.training_only, args.distill_first, args.plain_our_batches)
         if not is_main_process():
             return
-        command = "python3 bench/gpu.py" + (" --training-only" if args.training_only else "")
+        flags = {"--training-only": args.training_only, "--distill-first": args.distill_first}
+        flags["--plain-our-batches"] = args.plain_our_batches
+        command = "python3 bench/gpu.py" + "".join(f" {flag}" for flag, on in flags.items() if on)
+        command += f" --texts {args.texts} --batch-size {args.batch_size}"
         machine = f"{result['gpu']} × {result['processes']}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
         out = args.out or ROOT / "bench" / "results" / f"gpu-{result['processes']}gpu.json"
         out.parent.mkdir(parents=True, exist_ok=True)
