@@ -8,7 +8,8 @@ teacher-labeling throughput with and without length bucketing, for MiniLM-L6 and
 Every row trains one epoch over the same texts (real SMS messages, cycled), bf16, dynamic padding, full fine-tune,
 AdamW at lr 5e-5. Distillation reads cached teacher probabilities (one teacher-labeling pass, timed below), so no
 teacher forward runs in the loop. Throughput is timed between the end of step 10 and the end of the last step, with
-the GPU synchronised at both ends, after one untimed warm-up epoch per model; tokens are real (unpadded) tokens.
+the GPU synchronised at both ends, after two untimed warm-up epochs per model (random and bucketed order); tokens
+are real (unpadded) tokens.
 
 MFU = model FLOPs per token x tokens/s / peak. FLOPs per token: training 6·N + 12·L·d·S, inference 2·N + 4·L·d·S
 (N: parameters outside the embeddings, L layers, d width, S the mean real sequence length). The peak is measured in
@@ -244,10 +245,13 @@ def measure(n_texts: int, batch_size: int, training_only: bool, distill_first: b
                 entry["labeling"], probs = labeling(teacher, tokenizer, texts, real_tokens, s, peak, 256)
             del teacher
             trainers = {"plain": "HF Trainer fine-tune", "distill": "domain-distill distillation"}
-            # The first epoch a process runs is 2-3x slower than later ones whatever the trainer (new batch shapes
-            # meet cold kernel-selection and allocator caches; run order swapped, 2026-11-23): one untimed epoch
-            # first, so every timed run starts warm.
-            plain_finetune(build(), tokenizer, texts, labels, batch_size, False, Path(tmp) / f"{name[:6]}-warm-up")
+            # The first epoch that meets a set of batch shapes runs 2-3x slower whatever the trainer (cold
+            # kernel-selection and allocator caches; seen by swapping the run order, 2026-11-23): one untimed epoch
+            # in random order and one bucketed, so every timed run starts warm.
+            for bucketing in (False, True):
+                plain_finetune(
+                    build(), tokenizer, texts, labels, batch_size, bucketing, Path(tmp) / f"warm-{bucketing}"
+                )
             order = list(trainers)[::-1] if distill_first else list(trainers)
             for index, (kind, bucketing) in enumerate(itertools.product(order, (False, True))):
                 torch.manual_seed(13)
