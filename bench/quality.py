@@ -567,7 +567,10 @@ def main() -> None:
     if args.table_from:
         saved = [json.loads(path.read_text()) for path in args.table_from]
         rows = [row for part in saved for row in part["rows"]]
-        version, command, machine = saved[0]["version"], saved[0]["command"], args.machine or saved[0]["machine"]
+        version = ", ".join(dict.fromkeys(part["version"] for part in saved))
+        commands = list(dict.fromkeys(part["command"] for part in saved))
+        command = commands[0] if len(commands) == 1 else f"{len(commands)} commands, in each file of --table-from"
+        machine = args.machine or saved[0]["machine"]
     else:
         version = code_version()
         extra = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}

@@ -18,7 +18,7 @@ from toolkit.compress.heads import choose_heads, head_gates, head_importance, pr
 from toolkit.compress.quantize import export_onnx, load_int8, quantize_int8, quantize_onnx_int8, save_int8
 from toolkit.compress.runtime import load_variant
 from toolkit.errors import DataError
-from toolkit.pipeline import RunRequest, compress_run, run
+from toolkit.pipeline import RunRequest, compress_run, run, save_student
 from toolkit.predict import Predictor, predict_file
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits
 
@@ -50,6 +50,21 @@ def test_merged_model_equals_the_adapter_model(wide_bert: Path) -> None:
     merged = adapted.merge_and_unload()
     assert not any("lora" in name for name, _ in merged.named_parameters())
     np.testing.assert_allclose(_logits(merged, wide_bert), before, atol=1e-5)
+
+
+def test_a_full_fine_tune_saved_over_a_lora_run_leaves_no_stale_adapter(wide_bert: Path, tmp_path: Path) -> None:
+    """Re-running distill with `student.lora: null` in a LoRA run's folder: compress must find the new model."""
+    torch.manual_seed(0)
+    tokenizer, folder = load_tokenizer(str(wide_bert)), tmp_path / "student"
+    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"], init_lora_weights=False)
+    save_student(folder, get_peft_model(load_classifier(str(wide_bert), LABELS), config), tokenizer, ["coarse"])
+    assert (folder / "adapter" / "adapter_config.json").is_file()
+    full = load_classifier(str(wide_bert), LABELS)
+    save_student(folder, full, tokenizer, ["coarse"])
+    assert not (folder / "adapter").exists()
+    np.testing.assert_allclose(
+        _logits(load_classifier(str(folder / "merged"), LABELS), wide_bert), _logits(full, wide_bert), atol=1e-6
+    )
 
 
 def test_pruning_removes_the_requested_heads_and_matches_the_gated_model(wide_bert: Path, tmp_path: Path) -> None:

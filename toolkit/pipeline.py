@@ -18,6 +18,7 @@ PosixPath('runs/finance_risk/report/report.md')
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -315,6 +316,23 @@ def combine_teachers(ctx: RunContext, per_teacher: list[dict[str, np.ndarray]], 
     return {method: ({n: rule.combine(on[n]) for n in SPLITS}, details[method]) for method, rule in rules.items()}
 
 
+def save_student(folder: Path, model: Any, tokenizer: Any, phases: list[str]) -> Any:
+    """Write the trained student: `adapter/` (+ `adapter_base/` when a phase merged mid-way) for a LoRA student,
+    always `merged/`; returns the merged model. What an earlier recipe left is removed first: a full fine-tune
+    after a LoRA run must not leave the old adapter for the compress stage to merge."""
+    for stale in ("adapter", "adapter_base", "merged"):
+        shutil.rmtree(folder / stale, ignore_errors=True)
+    if isinstance(model, PeftModel):
+        model.save_pretrained(folder / "adapter")
+        base = adapter_base_needed(model, phases)
+        if base is not None:
+            base.save_pretrained(folder / "adapter_base")
+        model = model.merge_and_unload()
+    model.save_pretrained(folder / "merged")
+    tokenizer.save_pretrained(folder / "merged")
+    return model
+
+
 def stage_distill(ctx: RunContext) -> dict:
     """Train the student through the recipe's phases on gold labels + the ensemble's soft targets; save the
     adapter (LoRA), the merged model, the phases and the per-step temperature / α trace."""
@@ -346,14 +364,7 @@ def stage_distill(ctx: RunContext) -> dict:
     )
     if not is_main_process():  # every process trained (DDP); the main one writes the results
         return {}
-    if isinstance(model, PeftModel):
-        model.save_pretrained(ctx.path("student", "adapter"))
-        base = adapter_base_needed(model, [p.name for p in recipe_phases(ctx.config)])
-        if base is not None:
-            base.save_pretrained(ctx.path("student", "adapter_base"))
-        model = model.merge_and_unload()
-    model.save_pretrained(ctx.path("student", "merged"))
-    tokenizer.save_pretrained(ctx.path("student", "merged"))
+    model = save_student(ctx.path("student"), model, tokenizer, [p.name for p in recipe_phases(ctx.config)])
     probs = {name: predict_proba(model, tokenizer, split.texts, spec.max_length) for name, split in splits.items()}
     np.savez_compressed(ctx.path("student", "probs.npz"), **probs)
     ctx.path("student", "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
