@@ -231,6 +231,7 @@ def measure(n_texts: int, batch_size: int, training_only: bool, distill_first: b
         "mean_tokens": mean_length,
         "batch_size": batch_size,
         "order": "distillation first" if distill_first else "plain fine-tune first",
+        "warm_up": "two untimed epochs per model (random, bucketed)",
         "plain_batches": "ours (EncodedExamples + PaddingCollator)" if our_batches else "DataCollatorWithPadding",
         "models": {},
     }
@@ -282,14 +283,19 @@ def measure(n_texts: int, batch_size: int, training_only: bool, distill_first: b
     return result
 
 
+def command_note(result: dict) -> str:
+    return f" (`{result['command']}`)" if result.get("command") else ""
+
+
 def table(results: list[dict]) -> str:
     lines = []
     for r in results:
         lines += [
-            f"**{r['gpu']} × {r['processes']}** · measured bf16 matmul peak {r['peak_bf16_tflops']:.0f} TFLOP/s "
-            f"per GPU · {r['texts']:,} SMS texts (mean {r['mean_tokens']:.1f} real tokens) · batch "
-            f"{r['batch_size']} per GPU · order: {r.get('order', 'plain fine-tune first')} · plain fine-tune batches: "
-            f"{r.get('plain_batches', 'DataCollatorWithPadding')}",
+            f"**{r['gpu']} × {r['processes']}**{command_note(r)} · measured bf16 matmul peak "
+            f"{r['peak_bf16_tflops']:.0f} TFLOP/s per GPU · {r['texts']:,} SMS texts (mean {r['mean_tokens']:.1f} "
+            f"real tokens) · batch {r['batch_size']} per GPU · order: {r.get('order', 'plain fine-tune first')}"
+            f" · plain fine-tune batches: {r.get('plain_batches', 'DataCollatorWithPadding')} · warm-up: "
+            f"{r['warm_up']}",
             "",
             "| model | work | length bucketing | samples/s | real tokens/s | MFU | vs plain HF Trainer |",
             "|---|---|---|---|---|---|---|",
@@ -333,8 +339,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.table_from:
         saved = [json.loads(path.read_text()) for path in args.table_from]
-        version, command, machine = saved[0]["version"], saved[0]["command"], saved[0]["machine"]
-        results = [part["result"] for part in saved]
+        version = ", ".join(dict.fromkeys(part["version"] for part in saved))
+        command = "; ".join(dict.fromkeys(part["command"] for part in saved))
+        machine = saved[0]["machine"]
+        results = [{**part["result"], "command": part["command"]} for part in saved]
     else:
         if not torch.cuda.is_available() and not args.smoke:
             sys.exit("bench/gpu.py measures a GPU and none is visible here; `--smoke` checks its code on the CPU")
