@@ -48,3 +48,30 @@ def write_section(name: str, title: str, body: str) -> str:
         text += f"\n## {title}\n\n{section}\n"
     path.write_text(text)
     return section
+
+
+# The real data sets through the packs, as config overrides: only a column / label map (the same maps as the tests
+# and the pack READMEs).
+SMS_MAP = {
+    "input_map.columns": {"TEXT": "text", "LABEL": "label"},
+    "input_map.labels": {"ham": "low", "spam": "medium", "smishing": "high"},
+    "input_map.drop_conflicting": True,
+}
+GERMAN_CREDIT_MAP = {
+    "input_map.columns": {"*": "text", "risk": "label", "class": "id"},
+    "input_map.labels": {"good": "low", "bad": "high"},
+}
+MIMIC_MAP = {  # ESI 1-2 emergent, 3-4 urgent (ESI 4: 2 stays, ESI 5: none); split by patient
+    "input_map.columns": {
+        "chiefcomplaint": "text",
+        "acuity": "label",
+        "subject_id": "group",
+        "stay_id": "id",
+        "heartrate": "heart_rate",
+        "resprate": "resp_rate",
+        "o2sat": "spo2",
+        "sbp": "systolic_bp",
+    },
+    "input_map.labels": {"1": "emergent", "2": "emergent", "3": "urgent", "4": "urgent"},
+    "input_map.drop_unlabeled": True,
+}

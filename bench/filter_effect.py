@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, SHARED, code_version, machine_line, write_section
+from common import ROOT, SHARED, SMS_MAP, code_version, machine_line, write_section
 
 from toolkit.pipeline import RunRequest, run
 
@@ -35,11 +35,7 @@ JOBS = [
         "SMS smishing → finance (ham=low, spam=medium, smishing=high)",
         "finance_risk",
         SHARED / "sms_phishing_mendeley" / "Dataset_5971.csv",
-        {
-            "input_map.columns": {"TEXT": "text", "LABEL": "label"},
-            "input_map.labels": {"ham": "low", "spam": "medium", "smishing": "high"},
-            "input_map.drop_conflicting": True,
-        },
+        SMS_MAP,
     ),
 ]
 

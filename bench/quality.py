@@ -3,8 +3,8 @@
     python bench/quality.py [--only NAME ...] [--fast] [--threads 2] [--out FILE] [--write]
     python bench/quality.py --table-from bench/results/quality-*.json --write
 
-Per data set our pipeline runs first (default recipe: teachers, filter, distill, evaluate, compress); its split
-files are then what every other method trains, tunes and is tested on:
+Per data set our pipeline runs first (default recipe: teachers, filter, distill, evaluate); its split files are
+then what every other method trains, tunes and is tested on:
 
     majority class          the most frequent training label
     TF-IDF + LR             word 1–2-grams, C chosen on validation from 5 values
@@ -35,7 +35,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from common import ROOT, SHARED, accelerator, code_version, machine_line, write_section
+from common import (
+    GERMAN_CREDIT_MAP,
+    MIMIC_MAP,
+    ROOT,
+    SHARED,
+    SMS_MAP,
+    accelerator,
+    code_version,
+    machine_line,
+    write_section,
+)
 
 from toolkit.compress.latency import measure_latency, set_threads
 from toolkit.config import PackConfig, validate_pack_config
@@ -79,41 +89,21 @@ DATASETS = [
         "SMS smishing (ham=low, spam=medium, smishing=high)",
         "finance_risk",
         SHARED / "sms_phishing_mendeley" / "Dataset_5971.csv",
-        {
-            "input_map.columns": {"TEXT": "text", "LABEL": "label"},
-            "input_map.labels": {"ham": "low", "spam": "medium", "smishing": "high"},
-            "input_map.drop_conflicting": True,
-        },
+        SMS_MAP,
     ),
     DataSet(
         "german_credit",
         "German credit (rows as text; good=low, bad=high)",
         "finance_risk",
         SHARED / "statlog_german_credit" / "german_credit.csv",
-        {
-            "input_map.columns": {"*": "text", "risk": "label", "class": "id"},
-            "input_map.labels": {"good": "low", "bad": "high"},
-        },
+        GERMAN_CREDIT_MAP,
     ),
     DataSet(
         "mimic_ed",
         "MIMIC-IV-ED demo (ESI 1–2 emergent, 3–4 urgent; split by patient)",
         "medical_triage",
         SHARED / "triage_mimic_iv_ed_demo" / "triage.csv",
-        {
-            "input_map.columns": {
-                "chiefcomplaint": "text",
-                "acuity": "label",
-                "subject_id": "group",
-                "stay_id": "id",
-                "heartrate": "heart_rate",
-                "resprate": "resp_rate",
-                "o2sat": "spo2",
-                "sbp": "systolic_bp",
-            },
-            "input_map.labels": {"1": "emergent", "2": "emergent", "3": "urgent", "4": "urgent"},
-            "input_map.drop_unlabeled": True,
-        },
+        MIMIC_MAP,
     ),
     DataSet(
         "symptom2disease",

@@ -15,47 +15,30 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, SHARED, code_version, machine_line, write_section
+from common import GERMAN_CREDIT_MAP, MIMIC_MAP, ROOT, SHARED, SMS_MAP, code_version, machine_line, write_section
 
 from toolkit.pipeline import RunRequest, run
 
 PACKS = ("finance_risk", "medical_triage")
-# Real data sets through the packs: (name, pack, file, input map). Same maps as the tests and the pack READMEs.
+# Real data sets through the packs: (name, pack, file, config overrides)
 REAL_JOBS = [
     (
         "MIMIC-IV-ED demo (ESI 4 merged into urgent: 2 stays)",
         "medical_triage",
         "triage_mimic_iv_ed_demo/triage.csv",
-        {
-            "columns": {
-                "chiefcomplaint": "text",
-                "acuity": "label",
-                "subject_id": "group",
-                "stay_id": "id",
-                "heartrate": "heart_rate",
-                "resprate": "resp_rate",
-                "o2sat": "spo2",
-                "sbp": "systolic_bp",
-            },
-            "labels": {"1": "emergent", "2": "emergent", "3": "urgent", "4": "urgent"},
-            "drop_unlabeled": True,
-        },
+        MIMIC_MAP,
     ),
     (
         "SMS smishing (ham=low, spam=medium, smishing=high)",
         "finance_risk",
         "sms_phishing_mendeley/Dataset_5971.csv",
-        {
-            "columns": {"TEXT": "text", "LABEL": "label"},
-            "labels": {"ham": "low", "spam": "medium", "smishing": "high"},
-            "drop_conflicting": True,
-        },
+        SMS_MAP,
     ),
     (
         "German credit (rows rendered to text; good=low, bad=high)",
         "finance_risk",
         "statlog_german_credit/german_credit.csv",
-        {"columns": {"*": "text", "risk": "label", "class": "id"}, "labels": {"good": "low", "bad": "high"}},
+        GERMAN_CREDIT_MAP,
     ),
 ]
 
@@ -85,9 +68,8 @@ def teacher_summary(run_dir: Path) -> dict:
 
 def measure_real(workdir: Path) -> list[dict]:
     rows = []
-    for name, pack, relative, input_map in REAL_JOBS:
-        # rules written for the synthetic typologies say little about other data; the ensemble keeps them anyway
-        overrides = {f"input_map.{key}": value for key, value in input_map.items()}
+    # rules written for the synthetic typologies say little about other data; the ensemble keeps them anyway
+    for name, pack, relative, overrides in REAL_JOBS:
         started = time.perf_counter()
         result = run(
             RunRequest(
