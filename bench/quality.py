@@ -209,6 +209,8 @@ def run_ours(data: DataSet, workdir: Path, fast: bool, threads: int, extra: dict
     out["export"] = json.loads((export / "metrics.json").read_text())
     for entry in out["export"]["models"].values():
         entry.pop("policy", None)
+        entry.pop("validation", None)
+        entry["test"] = slim_split(entry["test"])
     return out
 
 
