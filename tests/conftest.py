@@ -71,6 +71,20 @@ def accelerate_launch(processes: int = 2) -> list[str]:
     ]
 
 
+def failure_summary(stderr: str, tail: int = 40) -> str:
+    """What a failed `accelerate launch` printed, per rank: the last lines each rank wrote (its traceback), then the
+    launcher's own tail. A plain tail of stderr shows only the last rank to die, usually the one that was waiting."""
+    import re
+
+    by_rank: dict[str, list[str]] = {}
+    for line in stderr.splitlines():
+        found = re.match(r"\[rank(\d+)\]:(.*)", line)
+        if found:
+            by_rank.setdefault(found.group(1), []).append(found.group(2))
+    parts = [f"--- rank {rank} ---\n" + "\n".join(lines[-tail:]) for rank, lines in sorted(by_rank.items())]
+    return "\n".join([*parts, "--- launcher ---", *stderr.splitlines()[-tail:]])
+
+
 @pytest.fixture(scope="session")
 def finance_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """150 rows of the finance pack's example data."""

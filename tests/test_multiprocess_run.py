@@ -11,7 +11,7 @@ import pytest
 
 from toolkit.pipeline import RunRequest, run
 
-from .conftest import accelerate_launch, tiny_overrides
+from .conftest import accelerate_launch, failure_summary, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def test_two_process_run_matches_one_process(tmp_path: Path, tiny_model_dir: Pat
         *sets,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, failure_summary(done.stderr)
     double = json.loads((tmp_path / "two" / "report" / "metrics.json").read_text())
     assert double["split_sizes"] == single.metrics["split_sizes"]
     # deterministic teachers agree exactly; the DDP-trained student agrees within noise

@@ -20,7 +20,7 @@ from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import label_texts
 
-from .conftest import REPO_ROOT, accelerate_launch, tiny_overrides
+from .conftest import REPO_ROOT, accelerate_launch, failure_summary, tiny_overrides
 from .openai_server import FakeOpenAI
 
 LABELS = ["low", "medium", "high"]
@@ -40,6 +40,33 @@ def test_cache_round_trip_and_keying(tmp_path: Path) -> None:
     assert set(cache.get("teacher-a", ["x", "y", "z"])) == set(cache.get("teacher-a", ["y", "x"]))
     assert cache.get("teacher-b", ["x"]) == {}  # another fingerprint never sees these outputs
     np.testing.assert_allclose(list(cache.get("teacher-a", ["x"]).values())[0], [0.1, 0.9], rtol=1e-6)
+
+
+def _open_cache_when_released(path: str, start, results) -> None:
+    start.wait()
+    try:
+        TeacherCache(Path(path)).put("t", [path], np.array([[0.5, 0.5]]))
+        results.put("ok")
+    except Exception as error:  # reported to the parent, which names it
+        results.put(repr(error))
+
+
+def test_processes_opening_a_new_cache_file_at_once_all_succeed(tmp_path: Path) -> None:
+    # several ranks of `accelerate launch` open the run's new cache file at the same moment
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    outcomes = []
+    for attempt in range(40):
+        start, results = context.Barrier(3), context.Queue()
+        path = str(tmp_path / f"cache{attempt}.sqlite")
+        workers = [context.Process(target=_open_cache_when_released, args=(path, start, results)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        outcomes += [results.get(timeout=5) for _ in workers]
+    assert outcomes == ["ok"] * 120, [o for o in outcomes if o != "ok"][:3]
 
 
 def test_second_labeling_is_served_from_the_cache(tmp_path: Path) -> None:
@@ -110,7 +137,7 @@ def test_two_processes_label_a_pool_like_one(tmp_path: Path, tiny_model_dir: Pat
             str(copy / "pool.parquet"),
         ]
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.returncode == 0, failure_summary(done.stderr)
         # the main process labeled its share only: 600 / processes texts
         assert f"{600 // processes} computed" in done.stdout.replace("\n", " ")
         outputs[processes] = pd.read_parquet(copy / "pool.parquet")

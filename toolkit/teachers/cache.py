@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -39,9 +40,21 @@ class TeacherCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._connection = sqlite3.connect(path, timeout=60.0)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute(SCHEMA)
-        self._connection.commit()
+        self._set_up()
+
+    def _set_up(self, attempts: int = 200) -> None:
+        # SQLite's busy timeout does not cover the switch to WAL: when two processes open a new cache file at
+        # the same moment, one of them is told "database is locked" at once (seen in CI under accelerate launch).
+        for attempt in range(attempts):
+            try:
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                self._connection.execute(SCHEMA)
+                self._connection.commit()
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05)
 
     def get(self, teacher: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached probabilities for those of `texts` already labeled by `teacher`, keyed by text hash."""
