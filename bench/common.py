@@ -3,9 +3,11 @@ BENCHMARKS.md (raw figures go to bench/results/ first, so a formatting slip neve
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -31,9 +33,42 @@ def accelerator() -> str:
     return f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
 
 
-def machine_line(command: str, version: str, machine: str | None = None) -> str:
+def machine_line(command: str, version: str, machine: str | None = None, day: str | None = None) -> str:
+    """The line above every table: where, when (`day`: the measurement's, default today), which commit, how."""
     machine = machine or f"{cpu_name()}, {os.cpu_count()} cores, {accelerator()}"
-    return f"Machine: {machine} · date {date.today()} · commit {version} · command: `{command}`"
+    return f"Machine: {machine} · date {day or date.today()} · commit {version} · command: `{command}`"
+
+
+@dataclass(frozen=True)
+class Saved:
+    """Saved raw results, each `{"version", "command", "machine", "date", ...}`; the commits, commands, machines
+    and dates of all of them, each listed once."""
+
+    parts: list[dict]
+    version: str
+    command: str
+    machine: str
+    date: str
+
+    def header(self) -> str:
+        return machine_line(self.command, self.version, self.machine, self.date)
+
+
+def read_saved(paths: list[Path]) -> Saved:
+    parts = [json.loads(path.read_text()) for path in paths]
+
+    def once(key: str, separator: str) -> str:
+        return separator.join(dict.fromkeys(str(part.get(key, "?")) for part in parts))
+
+    return Saved(parts, once("version", ", "), once("command", "; "), once("machine", "; "), once("date", ", "))
+
+
+def save_results(path: Path, version: str, command: str, machine: str, **payload: object) -> Saved:
+    """Write raw results with what measured them (commit, command, machine, today's date) before any table."""
+    part = {"version": version, "command": command, "machine": machine, "date": str(date.today()), **payload}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(part, indent=1, default=str))
+    return read_saved([path])
 
 
 def write_section(name: str, title: str, body: str) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from common import ROOT, SHARED, code_version, machine_line, write_section
+from common import ROOT, SHARED, code_version, read_saved, save_results, write_section
 from transformers import (
     AutoModelForSequenceClassification,
     BertConfig,
@@ -338,11 +338,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
     if args.table_from:
-        saved = [json.loads(path.read_text()) for path in args.table_from]
-        version = ", ".join(dict.fromkeys(part["version"] for part in saved))
-        command = "; ".join(dict.fromkeys(part["command"] for part in saved))
-        machine = saved[0]["machine"]
-        results = [{**part["result"], "command": part["command"]} for part in saved]
+        saved = read_saved(args.table_from)
     else:
         if not torch.cuda.is_available() and not args.smoke:
             sys.exit("bench/gpu.py measures a GPU and none is visible here; `--smoke` checks its code on the CPU")
@@ -356,11 +352,9 @@ def main() -> None:
         command += f" --texts {args.texts} --batch-size {args.batch_size}"
         machine = f"{result['gpu']} × {result['processes']}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
         out = args.out or ROOT / "bench" / "results" / f"gpu-{result['processes']}gpu.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        saved = {"version": version, "command": command, "machine": machine, "result": result}
-        out.write_text(json.dumps(saved, indent=1))
-        results = [result]
-    body = machine_line(command, version, machine) + "\n\n" + table(results)
+        saved = save_results(out, version, command, machine, result=result)
+    results = [{**part["result"], "command": part["command"]} for part in saved.parts]
+    body = saved.header() + "\n\n" + table(results)
     print(body)
     if args.write:
         write_section("gpu", "GPU training throughput and MFU", body)

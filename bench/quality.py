@@ -29,7 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,8 @@ from common import (
     SMS_MAP,
     accelerator,
     code_version,
-    machine_line,
+    read_saved,
+    save_results,
     write_section,
 )
 
@@ -560,12 +561,11 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
     if args.table_from:
-        saved = [json.loads(path.read_text()) for path in args.table_from]
-        rows = [row for part in saved for row in part["rows"]]
-        version = ", ".join(dict.fromkeys(part["version"] for part in saved))
-        commands = list(dict.fromkeys(part["command"] for part in saved))
-        command = commands[0] if len(commands) == 1 else f"{len(commands)} commands, in each file of --table-from"
-        machine = args.machine or saved[0]["machine"]
+        saved = read_saved(args.table_from)
+        commands = {part["command"] for part in saved.parts}
+        command = saved.command if len(commands) == 1 else f"{len(commands)} commands, in each file of --table-from"
+        # the files name the machine each part ran on; --machine says it once for the table
+        saved = replace(saved, command=command, machine=args.machine or saved.parts[0]["machine"])
     else:
         version = code_version()
         extra = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
@@ -587,14 +587,10 @@ def main() -> None:
             + "".join(f" --set {item}" for item in args.set)
         )
         out = args.out or ROOT / "bench" / "results" / "quality.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
         machine = f"{cpu_name()}, {os.cpu_count()} cores, {accelerator()}; latency on {args.threads} CPU threads"
-        out.write_text(
-            json.dumps(
-                {"version": version, "command": command, "machine": machine, "rows": rows}, indent=1, default=str
-            )
-        )
-    body = machine_line(command, version, machine) + "\n\n" + table(merge_parts(rows))
+        saved = save_results(out, version, command, machine, rows=rows)
+    rows = [row for part in saved.parts for row in part["rows"]]
+    body = saved.header() + "\n\n" + table(merge_parts(rows))
     print(body)
     if args.write:
         write_section("quality", "Quality against other tools, per data set", body)

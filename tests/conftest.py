@@ -44,33 +44,6 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
-def accelerate_launch(processes: int = 2) -> list[str]:
-    """accelerate's multi-process launcher for `python -m ...`; without GPUs the processes use gloo on the CPU.
-    Each launch gets a port of its own, so one launch's lingering sockets never collide with the next."""
-    import socket
-    import sys
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return [
-        str(Path(sys.executable).with_name("accelerate")),
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        str(processes),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(port),
-        "-m",
-    ]
-
-
 def failure_summary(stderr: str, tail: int = 40) -> str:
     """What a failed `accelerate launch` printed, per rank: the last lines each rank wrote (its traceback), then the
     launcher's own tail. A plain tail of stderr shows only the last rank to die, usually the one that was waiting."""

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.distributed import launch_command
 from toolkit.pipeline import RunRequest, run
 
-from .conftest import accelerate_launch, failure_summary, tiny_overrides
+from .conftest import failure_summary, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +25,7 @@ def test_two_process_run_matches_one_process(tmp_path: Path, tiny_model_dir: Pat
     )
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     command = [
-        *accelerate_launch(2),
-        "toolkit.cli",
+        *launch_command(2, "toolkit.cli"),
         "run",
         "--domain",
         "finance_risk",

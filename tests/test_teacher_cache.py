@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 
 from toolkit.config import TeacherSpec
+from toolkit.distributed import launch_command
 from toolkit.pipeline import RunRequest, run
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import label_texts
 
-from .conftest import REPO_ROOT, accelerate_launch, failure_summary, tiny_overrides
+from .conftest import REPO_ROOT, failure_summary, tiny_overrides
 from .openai_server import FakeOpenAI
 
 LABELS = ["low", "medium", "high"]
@@ -124,8 +125,7 @@ def test_two_processes_label_a_pool_like_one(tmp_path: Path, tiny_model_dir: Pat
         subprocess.run(["cp", "-r", str(run_dir), str(copy)], check=True)
         (copy / "teachers" / "cache.sqlite").unlink()
         command = [
-            *(accelerate_launch(2) if processes == 2 else [sys.executable, "-m"]),
-            "toolkit.cli",
+            *(launch_command(2, "toolkit.cli") if processes == 2 else [sys.executable, "-m", "toolkit.cli"]),
             "label",
             "--run",
             str(copy),

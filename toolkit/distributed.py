@@ -28,3 +28,37 @@ def barrier() -> None:
     """Wait until every process gets here (no-op for a single process)."""
     if process_share()[1] > 1:
         _state().wait_for_everyone()
+
+
+def launch_command(processes: int, module: str) -> list[str]:
+    """`accelerate launch` of `python -m module` on `processes` processes of this machine (one per GPU; without
+    GPUs the processes train on the CPU over gloo). Each call takes a free port of its own, so one launch's
+    lingering sockets never collide with the next.
+
+    >>> launch_command(2, "toolkit.cli")[:2]  # doctest: +SKIP
+    ['.venv/bin/accelerate', 'launch']
+    """
+    import socket
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return [
+        str(Path(sys.executable).with_name("accelerate")),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",  # the trainer turns bf16 on itself where the GPU has it
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+        "-m",
+        module,
+    ]
