@@ -10,7 +10,8 @@ distill and evaluate stages: one with `python -m toolkit.cli run`, the others wi
 --num_processes N -m toolkit.cli run`. The finished stages are skipped in all, so every student learns from the same
 split, soft labels and kept samples, for the same epochs (early stopping off). The N-process runs take the pack's
 batch per device (weak scaling: N× the samples per step, 1/N of the steps), then the one-process batch split over
-the N devices (the same steps and schedule as one process: the metrics should agree up to arithmetic order).
+the N devices: the same steps and schedule as one process, so the metrics must agree within noise (not bit for bit:
+the distributed sampler draws other batches, and each process has its own dropout).
 
 Scaling efficiency = samples/s on N processes ÷ (N × samples/s on one), samples/s from the HF Trainer's own
 `train_runtime` (evaluation every epoch and checkpoints included: the distillation as a user runs it). Metrics:
@@ -87,8 +88,7 @@ def figures(run_dir: Path, seconds: float) -> dict:
 
 def measure(data_name: str, processes: int, fast: bool, workdir: Path) -> dict:
     """Prepare once; then distill + evaluate on one process, on `processes` with the pack's per-device batch (weak
-    scaling), and on `processes` with the same global batch as one (the same steps and schedule: the metrics
-    check)."""
+    scaling), and on `processes` with the same global batch as one (the same steps and schedule: the metrics check)."""
     data = next(d for d in DATASETS if d.name == data_name)
     request = default_request(data, workdir, fast, threads=2, extra=TIMED_OVERRIDES)
     print(f"[multi-gpu] preparing {data.name} (data, teachers, filter) in one process", flush=True)
