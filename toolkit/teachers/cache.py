@@ -44,7 +44,7 @@ class TeacherCache:
 
     def _set_up(self, attempts: int = 200) -> None:
         # SQLite's busy timeout does not cover the switch to WAL: when two processes open a new cache file at
-        # the same moment, one of them is told "database is locked" at once (seen in CI under accelerate launch).
+        # the same moment, one of them is told "database is locked" at once (as ranks of `accelerate launch` do).
         for attempt in range(attempts):
             try:
                 self._connection.execute("PRAGMA journal_mode=WAL")
