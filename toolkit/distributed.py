@@ -35,19 +35,20 @@ def launch_command(processes: int, module: str) -> list[str]:
     GPUs the processes train on the CPU over gloo). Each call takes a free port of its own, so one launch's
     lingering sockets never collide with the next.
 
-    >>> launch_command(2, "toolkit.cli")[:2]  # doctest: +SKIP
-    ['.venv/bin/accelerate', 'launch']
+    >>> launch_command(2, "toolkit.cli")[:3]  # doctest: +SKIP
+    ['.venv/bin/python', '-m', 'accelerate.commands.launch']
     """
     import socket
     import sys
-    from pathlib import Path
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # through this interpreter: an `accelerate` script on PATH may belong to another Python (a GPU image's system one)
     return [
-        str(Path(sys.executable).with_name("accelerate")),
-        "launch",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
         "--multi_gpu",
         "--num_processes",
         str(processes),
