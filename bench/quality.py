@@ -559,6 +559,9 @@ def main() -> None:
     parser.add_argument("--table-from", type=Path, nargs="+", help="render saved raw results instead of running")
     parser.add_argument("--machine", help="with --table-from: the machine the results were measured on")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    parser.add_argument(
+        "--section", default="quality", help="with --write: the BENCHMARKS.md section (one machine per section)"
+    )
     args = parser.parse_args()
     if args.table_from:
         saved = read_saved(args.table_from)
@@ -593,7 +596,8 @@ def main() -> None:
     body = saved.header() + "\n\n" + table(merge_parts(rows))
     print(body)
     if args.write:
-        write_section("quality", "Quality against other tools, per data set", body)
+        title = "Quality against other tools, per data set"
+        write_section(args.section, title if args.section == "quality" else f"{title} ({args.section})", body)
 
 
 if __name__ == "__main__":
