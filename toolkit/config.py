@@ -132,6 +132,7 @@ class TeacherSpec(StrictModel):
 
 
 CHEAP_TEACHER_KINDS = ("sklearn", "tabular", "rules")
+API_TEACHER_KINDS = ("openai",)  # each call costs money: never timed on hundreds of texts, never served in a cascade
 
 
 class EnsembleSpec(StrictModel):
@@ -336,6 +337,53 @@ class FastSpec(StrictModel):
     latency_texts: int = Field(default=100, ge=8)
 
 
+class LabelSetSpec(StrictModel):
+    """Split conformal label sets, class-conditional: each class's coverage holds on its own, calibrated on the
+    validation split. A served label below the critical level whose set holds that level is escalated or referred."""
+
+    alpha: float = Field(default=0.1, gt=0.0, lt=1.0)  # every class's set misses its true label at most this often
+    critical_alpha: float | None = Field(default=None, gt=0.0, lt=1.0)  # the critical class's own, stricter alpha
+    critical_in_set: Literal["escalate", "refer", "ignore"] = "refer"
+
+
+class ScopeSpec(StrictModel):
+    """Inputs unlike anything in training are referred, with the reason, whatever the model's confidence."""
+
+    enabled: bool = True
+    max_unknown_words: float = Field(default=0.5, gt=0.0, le=1.0)  # share of a text's words never seen in training
+    min_words: int = Field(default=3, ge=1)  # shorter texts are not judged by their vocabulary
+    max_unseen_script: float = Field(default=0.3, gt=0.0, le=1.0)  # share of letters in a script training lacks
+    require_fields: bool = True  # no structured field at all, where nearly every training row had some
+
+
+class DeferralWords(StrictModel):
+    """How the report and notebooks name a case and whoever takes a referred one, in the domain's words."""
+
+    cases: str = "cases"
+    person: str = "a person"
+    under: str = "placed below their true level"  # an ordinal pack's under-triage, e.g. "under-triaged"
+
+
+ConfidenceScore = Literal["top_probability", "margin", "teacher_agreement"]
+
+
+class DeferralSpec(StrictModel):
+    """Selective prediction: the student answers where it is confident, else the teacher ensemble, else a person.
+    Thresholds are tuned on validation for the largest coverage at which `targets` hold among answered cases."""
+
+    enabled: bool = True
+    targets: list[TargetSpec] = []
+    scores: list[ConfidenceScore] = ["top_probability", "margin", "teacher_agreement"]  # chosen on validation
+    ensemble: bool = True  # the teacher ensemble as the second step, where it can run at serving time (no paid API)
+    label_sets: LabelSetSpec = LabelSetSpec()
+    scope: ScopeSpec = ScopeSpec()
+    coverage_tolerance: float = Field(
+        default=0.05, ge=0.0, le=1.0
+    )  # compress: most validation coverage a variant may lose
+    latency_texts: int = Field(default=50, ge=1)  # test rows the cascade is timed on, one at a time
+    words: DeferralWords = DeferralWords()
+
+
 class ModelCardSpec(StrictModel):
     """What the pack says about use in `report/MODEL_CARD.md`."""
 
@@ -368,6 +416,7 @@ class PackConfig(StrictModel):
     split: SplitSpec = SplitSpec()
     filter: FilterSpec = FilterSpec()
     compress: CompressSpec = CompressSpec()
+    deferral: DeferralSpec = DeferralSpec()
     fast: FastSpec = FastSpec()
     model_card: ModelCardSpec = ModelCardSpec()
     hooks: dict[str, str] = {}  # hook name -> "file.py:function" inside the pack folder
@@ -379,17 +428,18 @@ class PackConfig(StrictModel):
             raise ValueError(f"labels: names must be unique, got {names}")
         if self.critical_label is not None and self.critical_label not in names:
             raise ValueError(f"critical_label: {self.critical_label!r} is not one of the labels {names}")
-        for target in self.targets:
-            if target.label is not None and target.label not in names:
-                raise ValueError(f"targets: label {target.label!r} is not one of the labels {names}")
+        for section, targets in (("targets", self.targets), ("deferral.targets", self.deferral.targets)):
+            for target in targets:
+                if target.label is not None and target.label not in names:
+                    raise ValueError(f"{section}: label {target.label!r} is not one of the labels {names}")
+                if not self.ordinal and target.metric.endswith("triage_rate"):
+                    raise ValueError(f"{section}: under/over-triage rates need `ordinal: true` labels")
         if self.cost_matrix is not None:
             n = len(names)
             if len(self.cost_matrix) != n or any(len(row) != n for row in self.cost_matrix):
                 raise ValueError(f"cost_matrix: must be {n} x {n} (true label rows, predicted label columns)")
             if any(cost < 0 for row in self.cost_matrix for cost in row):
                 raise ValueError("cost_matrix: costs must be >= 0")
-        if not self.ordinal and any(t.metric.endswith("triage_rate") for t in self.targets):
-            raise ValueError("targets: under/over-triage rates need `ordinal: true` labels")
         field_names = {f.name for f in self.columns.fields}
         for _, placeholder, _, _ in string.Formatter().parse(self.render.template):
             if placeholder is not None and placeholder not in {"text", "fields", *field_names}:

@@ -37,6 +37,9 @@ from toolkit.config import FastSpec, FilterSpec, PackConfig, apply_overrides, va
 from toolkit.data.loading import read_table
 from toolkit.data.splits import SPLITS, split_frame
 from toolkit.data.validation import validate_frame
+from toolkit.decision.evaluation import add_selective_entries
+from toolkit.decision.from_run import cascade_report, deferral_inputs, fit_scope
+from toolkit.decision.words import deferral_sentence
 from toolkit.distill.fit import Split, remove_checkpoints
 from toolkit.distill.recipe import phases_record, recipe_phases, run_recipe
 from toolkit.distill.student import build_student, trainable_parameters
@@ -443,6 +446,9 @@ def stage_evaluate(ctx: RunContext) -> dict:
         }
         for name, (role, probs) in sources.items()
     }
+    scope = fit_scope(ctx)
+    deferral = deferral_inputs(ctx, scope)
+    reference = add_selective_entries(models, {name: probs for name, (_, probs) in sources.items()}, deferral)
     payload = {
         "domain": ctx.pack.name,
         "data": str(ctx.data_path),
@@ -454,7 +460,11 @@ def stage_evaluate(ctx: RunContext) -> dict:
         "models": models,
         "targets": models["student"]["policy"]["targets"],
         "targets_at_argmax": check_targets(models["student"]["test"], ctx.config.targets),
+        "reference_accuracy": reference,
     }
+    if ctx.config.deferral.enabled:
+        _, payload["deferral"] = cascade_report(ctx, deferral, scope, sources["student"][1])
+        payload["deferral"]["sentence"] = deferral_sentence(payload["deferral"], ctx.config)
     if filter_feeds_distill(ctx.config) and ctx.config.filter.use_for_distill:
         summary = json.loads(ctx.path("filter", "summary.json").read_text(encoding="utf-8"))
         payload["filter"] = {key: summary[key] for key in ("reward_model", "ppo", "candidates", "label_issues")}
@@ -464,6 +474,8 @@ def stage_evaluate(ctx: RunContext) -> dict:
     write_model_card(ctx.path("report", "MODEL_CARD.md"), payload, ctx.config, ctx.manifest.data)
     for name, entry in models.items():
         ctx.log(f"  {name:<22} test macro F1 {entry['test']['macro_f1']:.3f}  accuracy {entry['test']['accuracy']:.3f}")
+    if "deferral" in payload:
+        ctx.log(f"  cascade: {payload['deferral']['sentence']}")
     return {"student_test_macro_f1": models["student"]["test"]["macro_f1"]}
 
 
@@ -527,6 +539,7 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         c.ordinal,
         c.critical_label,
         c.cost_matrix,
+        c.deferral.model_dump(mode="json"),
         hook_digest("metrics"),
         METRICS_SCHEMA_VERSION,
     )
@@ -548,6 +561,7 @@ def compress_fingerprint(config: PackConfig, distill_fingerprint: str, metrics_h
         distill_fingerprint,
         config.compress.model_dump(mode="json"),
         [t.model_dump(mode="json") for t in config.targets],
+        config.deferral.model_dump(mode="json"),
         config.distill.primary_metric,
         metrics_hook,
         METRICS_SCHEMA_VERSION,

@@ -30,7 +30,7 @@ from toolkit.compress.latency import measure_latency, set_threads, token_lengths
 from toolkit.compress.quantize import export_onnx, quantize_int8, quantize_onnx_int4, quantize_onnx_int8, save_int8
 from toolkit.compress.report import choose_variant, write_compression_report
 from toolkit.compress.runtime import folder_size, load_variant, softmax
-from toolkit.config import PackConfig
+from toolkit.config import API_TEACHER_KINDS, PackConfig
 from toolkit.data.splits import SPLITS
 from toolkit.distill.fit import FitSettings, Split, fit_classifier
 from toolkit.distill.recipe import validation_value
@@ -42,7 +42,6 @@ from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_spli
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
 
 CHECK_TEXTS = 64  # validation texts on which a merged / exported model must give the same logits
-API_TEACHER_KINDS = ("openai",)  # timing these would spend money on hundreds of calls
 
 
 def variant_plan(config: PackConfig) -> list[tuple[str, str, str]]:

@@ -12,6 +12,7 @@ import numpy as np
 from toolkit.config import PackConfig, apply_overrides, validate_pack_config
 from toolkit.data.loading import read_table
 from toolkit.data.validation import validate_frame
+from toolkit.decision.labels import severe_argmax
 from toolkit.errors import ConfigError
 from toolkit.metrics.bootstrap import bootstrap_intervals, confusion, confusion_figures
 from toolkit.metrics.classification import classification_metrics
@@ -72,7 +73,7 @@ def evaluate_saved(model: Path, data: Path, resamples: int = 1000, overrides: di
         },
     }
     if saved.policy_weights is not None:
-        predicted = (probs * np.asarray(saved.policy_weights)[None, :]).argmax(axis=1)
+        predicted = severe_argmax(probs * np.asarray(saved.policy_weights)[None, :], config.ordinal)
         figures = confusion_figures(confusion(y, predicted, len(labels)), labels, config.ordinal)
         out["policy"] = {
             "weights": dict(zip(labels, saved.policy_weights, strict=True)),

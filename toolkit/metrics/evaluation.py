@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from toolkit.config import PackConfig
+from toolkit.decision.policy import tune_policy
 from toolkit.metrics.bootstrap import bootstrap_intervals, confusion, confusion_figures
 from toolkit.metrics.classification import classification_metrics, quadratic_weighted_kappa
-from toolkit.metrics.decision import tune_policy
 from toolkit.metrics.probabilistic import apply_temperature, calibration_metrics, fit_temperature, one_vs_rest_auc
 from toolkit.metrics.risk import expected_cost
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from toolkit.decision import report as decision_report
 from toolkit.metrics.plots import report_figures
 from toolkit.metrics.report import bound_text, domain_table, interval_text
 
@@ -100,6 +101,8 @@ def render_html(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) ->
                 f"<td>{status}</td><td>{'yes' if t['robust'] else 'no'}</td></tr>"
             )
         parts.append("</table>")
+    if payload.get("deferral"):
+        parts += _deferral_html(payload)
     plots = [_figure(figure, caption) for figure, caption in report_figures(payload, y_test, student_probs)]
     parts += ["<h2>Plots</h2>", *plots]
     body = "\n".join(parts)
@@ -107,6 +110,50 @@ def render_html(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) ->
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(payload["domain"])} '
         f"report</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
     )
+
+
+def _table(table: tuple[list[str], list[list[str]]]) -> str:
+    columns, rows = table
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td><span class="{cell.lower()}">{cell}</span></td>'
+            if cell in ("PASS", "FAIL")
+            else f"<td>{html.escape(cell)}</td>"
+            for cell in row
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _deferral_html(payload: dict) -> list[str]:
+    """The cascade: its sentence, its figures and targets on test, who is referred, label sets, latency, models."""
+    deferral, critical = payload["deferral"], payload.get("critical_label")
+    parts = [
+        "<h2>Defer when unsure: student → teacher ensemble → person</h2>",
+        f"<p><strong>In short:</strong> {html.escape(deferral['sentence'])}. Thresholds tuned on validation, "
+        "figures on test; every figure below is among the answered cases.</p>",
+    ]
+    if not deferral["targets_met_on_validation"]:
+        parts.append(
+            '<p class="fail">No thresholds met the deferral targets on validation while answering any '
+            "case: the cascade refers every case.</p>"
+        )
+    parts += [
+        _table(decision_report.cascade_table(deferral, critical)),
+        _table(decision_report.targets_table(deferral)),
+        "<h3>Referred cases by true class</h3>",
+        _table(decision_report.referred_table(deferral)),
+        "<h3>Conformal label sets (class-conditional)</h3>",
+        _table(decision_report.label_set_table(deferral)),
+    ]
+    if deferral.get("latency"):
+        parts += ["<h3>Latency on this CPU</h3>", _table(decision_report.latency_table(deferral))]
+    parts += ["<h3>Risk–coverage of every model</h3>", _table(decision_report.selective_table(payload["models"]))]
+    return parts
 
 
 def write_html_report(path: Path, payload: dict, y_test: np.ndarray, student_probs: np.ndarray) -> None:

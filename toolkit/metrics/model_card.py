@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.config import PackConfig
+from toolkit.decision.report import markdown, targets_table
 
 
 def _ci(entry: dict, key: str, short: bool = False) -> str:
@@ -86,6 +87,16 @@ def render_model_card(payload: dict, config: PackConfig, manifest: dict) -> str:
                 f"- {t['target']} {bound}: {t['value']:.3f} (interval {t['interval']['low']:.3f}–"
                 f"{t['interval']['high']:.3f}) **{t['status']}**{'' if t['robust'] else ', not robust'}"
             )
+    deferral = payload.get("deferral")
+    if deferral:
+        lines += [
+            "",
+            "## When the model answers, and when it refers",
+            "",
+            deferral["sentence"][0].upper() + deferral["sentence"][1:] + " (test split; tuned on validation).",
+            "",
+            *markdown(targets_table(deferral)),
+        ]
     failed = [t["target"] for t in payload.get("targets", []) if t["status"] == "FAIL"]
     lines += [
         "",
@@ -96,6 +107,13 @@ def render_model_card(payload: dict, config: PackConfig, manifest: dict) -> str:
     ]
     if failed:
         lines.append(f"- Targets not met on test: {', '.join(failed)}. Do not deploy against them without review.")
+    if deferral:
+        missed = [t["target"] for t in deferral["targets"] if t["status"] == "FAIL"]
+        if missed:
+            lines.append(f"- Deferral targets not met among answered cases on test: {', '.join(missed)}.")
+        if deferral["label_sets_too_few"]:
+            needs = ", ".join(f"{k} needs {v}" for k, v in deferral["label_sets_too_few"].items())
+            lines.append(f"- Too few validation rows for the label sets' α ({needs}): such a class is in every set.")
     if payload["fast"]:
         lines.append(
             "- Trained with `--fast` settings (fewer rows and epochs): a demonstration, not a production model."

@@ -93,6 +93,44 @@ def plot_reliability(curves: dict[str, list[dict]], title: str) -> Figure:
     return figure
 
 
+def risk_coverage_models(models: dict) -> list[str]:
+    """The models a risk–coverage plot compares: the student, the ensemble it learned from, and the single-model
+    baselines a user would otherwise build (TF-IDF + LR, a plain fine-tune)."""
+    picked = [n for n, e in models.items() if n == "student" or "soft targets" in e["role"]]
+    picked += [n for n, e in models.items() if e["role"] in ("teacher (sklearn)", "teacher (hf)")]
+    return [n for n in picked if models[n].get("selective")]
+
+
+def plot_risk_coverage(models: dict, names: list[str], critical: str | None = None) -> Figure:
+    """Risk (1 − accuracy among the answered rows) against coverage on test, 95% bands; with a critical class, its
+    recall among the answered beside it."""
+    panels = 2 if critical else 1
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.8), squeeze=False)
+    for name in names:
+        curve = models[name]["selective"]["test_curve"]
+        label = f"{name} ({models[name]['selective']['score']})"
+        for axis, key in zip(axes[0], ("risk", "critical_recall"), strict=False):
+            if key not in curve:
+                continue
+            (line,) = axis.plot(curve["coverage"], curve[key], marker=".", label=label)
+            axis.fill_between(
+                curve["coverage"], curve[f"{key}_low"], curve[f"{key}_high"], alpha=0.15, color=line.get_color()
+            )
+    axes[0][0].set(
+        xlabel="coverage (share answered, surest first)", ylabel="risk (1 − accuracy)", title="risk–coverage, test"
+    )
+    if critical:
+        axes[0][1].set(
+            xlabel="coverage",
+            ylabel=f"recall of {critical} among answered",
+            ylim=(0, 1.02),
+            title=f"{critical} recall–coverage, test",
+        )
+    axes[0][0].legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
 def report_figures(payload: dict, y_test: np.ndarray, student_probs: np.ndarray) -> list[tuple[Figure, str]]:
     """The report's plots with their captions: models side by side, confusion matrices of the student and the best
     teacher or ensemble, the student's precision-recall curves and its reliability diagram before / after scaling."""
@@ -115,6 +153,14 @@ def report_figures(payload: dict, y_test: np.ndarray, student_probs: np.ndarray)
         "raw": student["test"]["calibration"]["reliability"],
         f"temperature {scaled['temperature']:.2f}": scaled["reliability"],
     }
+    compared = risk_coverage_models(models)
+    if compared:
+        figures.append(
+            (
+                plot_risk_coverage(models, compared, payload.get("critical_label")),
+                "Risk–coverage on test (95% bands): answering only the surest rows",
+            )
+        )
     figures += [
         (plot_precision_recall(y_test, student_probs, labels, "student"), "Precision-recall, one class vs rest"),
         (

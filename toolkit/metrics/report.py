@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-METRICS_SCHEMA_VERSION = 2
+from toolkit.decision.report import deferral_markdown
+
+METRICS_SCHEMA_VERSION = 3
 
 
-SCHEMA = """metrics.json, schema_version 2 (keys added later never change the meaning of these):
+SCHEMA = """metrics.json, schema_version 3 (keys added later never change the meaning of these):
     domain, data, seed, fast, labels, critical_label, split_sizes{train, validation, test}
     models.<name>:                      every model of the run (baseline, teachers, ensembles, student)
         role                            what the model is
@@ -21,10 +23,27 @@ SCHEMA = """metrics.json, schema_version 2 (keys added later never change the me
         test.intervals.<figure>{low, high}       bootstrap 95%; figures named like targets: macro_f1, recall[x]
         test.calibration_scaled{temperature, ece, brier, reliability}   temperature fitted on validation
         policy{weights.<label>, validation{targets_met, of}, test{...}, test_intervals, targets[...]}
+        selective{score, temperature, aurc_validation.<score>, coverage_at_reference_accuracy,
+                  test_curve{coverage[], rows[], risk[], risk_low[], risk_high[], under_triage_rate*[],
+                  critical_recall*[], aurc}}   confidence chosen on validation, risk–coverage on test
     targets[{target, bound, limit, validation, value, interval{low, high}, status PASS|FAIL, robust}]:
         the student's, with its decision policy
     targets_at_argmax[{target, bound, limit, value, status}]
     filter{reward_model, ppo, candidates, label_issues}   when the filter stage fed the student
+    reference_accuracy{model, accuracy}   the best full-coverage test accuracy, for coverage_at_reference_accuracy
+    deferral (schema 3):                 the student -> ensemble -> person cascade (toolkit/decision)
+        sentence                         the result in the pack's words
+        cascade{student{score, temperature, threshold}, ensemble{...} | None, label_sets{student, ensemble,
+                critical, critical_in_set}, ordinal, labels}       thresholds None: that step never answers
+        validation{coverage, figures, answers_any, score_areas_validation}
+        test{rows, coverage, answered, figures{accuracy, macro_f1, <targets>, under_triage_rate, recall[crit]},
+             intervals.<figure|coverage|ensemble_share>{low, high}, answered_by{student, ensemble, person},
+             ensemble_share, reasons{confident, low_confidence, label_set, out_of_scope},
+             referred_true_labels.<label>, referred_reasons_by_label.<label>{reason: n},
+             label_set_coverage{all, <label>, mean_set_size}, label_set_coverage_intervals.<label>{low, high}}
+        targets[{target, bound, limit, validation, value, interval, status, robust}]   among answered cases
+        targets_met_on_validation, label_sets_too_few.<label>: rows needed, out_of_scope{validation, test}
+        latency{rows, cascade{mean_ms, p50_ms}, student{...}, ensemble{...}}
 """
 
 
@@ -138,6 +157,8 @@ def render_report(payload: dict) -> str:
                 f"| {interval_text(t['interval'])} "
                 f"| **{t['status']}** | {'yes' if t['robust'] else 'no'} |"
             )
+    if payload.get("deferral"):
+        lines += ["", *deferral_markdown(payload, payload["deferral"]["sentence"])]
     if payload.get("filter"):
         lines += ["", *_filter_section(payload["filter"])]
     for name, entry in models.items():

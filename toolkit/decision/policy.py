@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.config import TargetSpec
+from toolkit.decision.labels import severe_argmax
 from toolkit.metrics.bootstrap import confusion, confusion_figures
 
 WEIGHT_GRID = np.round(np.logspace(-1.5, 1.5, 13), 4)  # 0.03 ... 31.6, multiplicative
@@ -19,13 +20,14 @@ MAX_GRID_CLASSES = 4  # beyond this, coordinate search instead of the full grid
 
 @dataclass(frozen=True)
 class DecisionPolicy:
-    """Predict argmax(p × weights); weights of 1 are the plain argmax."""
+    """Predict argmax(p × weights); weights of 1 are the plain argmax. Ordinal ties go to the more severe level."""
 
     label_names: tuple[str, ...]
     weights: tuple[float, ...]
+    ordinal: bool = False
 
     def predict(self, probs: np.ndarray) -> np.ndarray:
-        return (probs * np.asarray(self.weights)[None, :]).argmax(axis=1)
+        return severe_argmax(probs * np.asarray(self.weights)[None, :], self.ordinal)
 
     def to_dict(self) -> dict:
         return {"weights": dict(zip(self.label_names, self.weights, strict=True))}
@@ -53,7 +55,7 @@ def tune_policy(
     n = len(label_names)
 
     def evaluate(weights: np.ndarray) -> tuple[tuple, dict]:
-        predicted = (probs * weights[None, :]).argmax(axis=1)
+        predicted = severe_argmax(probs * weights[None, :], ordinal)
         figures = confusion_figures(confusion(y_true, predicted, n), label_names, ordinal)
         return _score(figures, targets, weights, primary), figures
 
@@ -75,6 +77,6 @@ def tune_policy(
                     score, figures = evaluate(trial)
                     if score > best_score:
                         best_weights, best_score, best_figures = trial, score, figures
-    policy = DecisionPolicy(tuple(label_names), tuple(float(w) for w in best_weights))
+    policy = DecisionPolicy(tuple(label_names), tuple(float(w) for w in best_weights), ordinal)
     met = sum(t.is_met(best_figures[t.key]) for t in targets)
     return policy, {"targets_met": met, "targets": len(targets), "figures": best_figures}
