@@ -17,6 +17,7 @@ from toolkit.cli import app
 from toolkit.compress.heads import choose_heads, head_gates, head_importance, prune_heads
 from toolkit.compress.quantize import export_onnx, load_int8, quantize_int8, quantize_onnx_int8, save_int8
 from toolkit.compress.runtime import load_variant
+from toolkit.decision.cascade import Cascade
 from toolkit.errors import DataError
 from toolkit.pipeline import RunRequest, compress_run, run, save_student
 from toolkit.predict import Predictor, predict_file
@@ -157,6 +158,42 @@ def test_compress_stage_builds_measures_and_chooses(compressed_run) -> None:
     assert (export / "compression.png").stat().st_size > 5000
     deploy = json.loads((export / "deploy.json").read_text())
     assert deploy["variant"] == metrics["chosen"] and set(deploy["policies"]) == set(names)
+    assert set(deploy["cascades"]) == set(names) and (export / "scope.json").is_file()
+    for name in names:  # each variant's own cascade, tuned on validation, and what it keeps on test
+        assert 0.0 <= models[name]["deferral"]["validation_coverage"] <= 1.0
+    assert models[metrics["chosen"]]["deferral"]["latency"]["cascade"]["mean_ms"] > 0
+    assert "Defer when unsure, each variant" in table
+
+
+def test_cascade_thresholds_survive_export_and_reload(compressed_run) -> None:
+    export = compressed_run.run_dir / "export"
+    deploy = json.loads((export / "deploy.json").read_text())
+    predictor = Predictor.load(export)
+    assert predictor.cascade.to_dict() == Cascade.from_dict(deploy["cascades"][deploy["variant"]]).to_dict()
+    assert predictor.cascade.student_threshold == (
+        deploy["cascades"][deploy["variant"]]["student"]["threshold"] or np.inf
+    )
+    # the reloaded cascade decides the test rows as the compress stage measured them
+    probs = np.load(export / "evaluation" / f"{deploy['variant']}.npz")
+    ensemble = np.load(compressed_run.run_dir / "teachers" / "ensemble" / "probs.npz")["test"]
+    teachers = [
+        np.load(compressed_run.run_dir / "teachers" / t / "probs.npz")["test"] for t in ("tfidf_lr", "tiny_bert")
+    ]
+    decisions = predictor.cascade.decide(probs["test"], ensemble, teachers)
+    measured = json.loads((export / "metrics.json").read_text())["models"][deploy["variant"]]["deferral"]["test"]
+    assert decisions.answered.sum() == measured["answered"]
+
+
+def test_predict_refers_input_unlike_the_training_data_with_the_reason(compressed_run) -> None:
+    predictor = Predictor.load(compressed_run.run_dir / "export")
+    turkish = predictor.predict("Müşteri yeni hesabından yurt dışına büyük bir havale yaptı")
+    chinese = predictor.predict("客户向海外新账户电汇大额资金")
+    gibberish = predictor.predict("qwxz plorb vintak zzumf grelt")
+    for prediction in (turkish, chinese, gibberish):
+        assert prediction.decision == "refer" and prediction.reason == "out_of_scope"
+        assert prediction.answered_by == "person"
+    assert turkish.detail.startswith("unknown_words") and gibberish.detail.startswith("unknown_words")
+    assert chinese.detail.startswith("unseen_script") and "CJK" in chinese.detail
 
 
 def test_compress_command_skips_when_unchanged_and_reruns_on_a_new_setting(compressed_run) -> None:
@@ -174,9 +211,10 @@ def test_compress_command_skips_when_unchanged_and_reruns_on_a_new_setting(compr
 def test_predict_one_row_and_one_text(compressed_run) -> None:
     predictor = Predictor.load(compressed_run.run_dir)  # the run folder leads to its export
     row = predictor.predict({"narrative": TEXTS[0], "amount": "9800", "channel": "wire"})
-    assert row.label in LABELS and row.argmax_label in LABELS
+    assert row.decision in [*LABELS, "refer"] and row.policy_label in LABELS and row.argmax_label in LABELS
+    assert row.answered_by in ("student", "ensemble", "person") and set(row.label_set) <= set(LABELS)
     assert abs(sum(row.probabilities.values()) - 1) < 1e-4
-    assert predictor.predict(TEXTS[1]).label in LABELS
+    assert predictor.predict(TEXTS[1]).decision in [*LABELS, "refer"]
     with pytest.raises(DataError, match=r"row 1, column 'amount': 'lots' is not a number"):
         predictor.predict({"narrative": TEXTS[0], "amount": "lots"})
 
@@ -208,7 +246,12 @@ def test_predict_file_reports_malformed_rows_and_goes_on(compressed_run, tmp_pat
     assert errors[4].startswith("row 4, column 'narrative': empty text")
     assert "row 5, column 'amount': 'abc' is not a number" in errors[5]
     assert "row 6, column 'channel': value 'teleport' not allowed" in errors[6]
-    assert output.loc[output["error"].isna(), "label"].isin(LABELS).all()
+    answered = output.loc[output["error"].isna()]
+    assert answered["decision"].isin([*LABELS, "refer"]).all() and answered["policy_label"].isin(LABELS).all()
+    assert answered["reason"].isin(["confident", "low_confidence", "label_set", "out_of_scope"]).all()
+    assert answered["answered_by"].isin(["student", "ensemble", "person"]).all()
+    assert answered["label_set"].map(lambda s: set(str(s).split("|")) <= set(LABELS)).all()
+    assert ((answered["decision"] == "refer") == (answered["answered_by"] == "person")).all()
     probabilities = output.loc[output["error"].isna(), ["p_low", "p_medium", "p_high"]].sum(axis=1)
     assert np.allclose(probabilities, 1, atol=1e-4)
 
@@ -231,7 +274,16 @@ def test_predict_jsonl_streams_in_chunks_and_resumes_after_a_crash(compressed_ru
                 raise RuntimeError("killed")
             return super().probabilities(inputs)
 
-    crashing = Crashing(predictor.classifier, predictor.config, predictor.weights, predictor.variant)
+    served = (predictor.models.teachers, predictor.models.combine) if predictor.models.teachers else None
+    crashing = Crashing(
+        predictor.classifier,
+        predictor.config,
+        predictor.weights,
+        predictor.variant,
+        predictor.cascade,
+        predictor.scope,
+        served,
+    )
     with pytest.raises(RuntimeError, match="killed"):
         predict_file(crashing, source, tmp_path / "resumed.jsonl", chunk_rows=3, show_progress=False)
     resumed = predict_file(predictor, source, tmp_path / "resumed.jsonl", chunk_rows=3, show_progress=False)
@@ -276,4 +328,7 @@ def test_predict_with_a_column_map_takes_the_users_or_the_packs_column_names(com
     output = pd.read_csv(summary.output)
     assert output["case_id"].tolist() == ["A-1", "A-2"] and summary.malformed == 1
     assert "row 2, column 'narrative': empty text" in output.loc[1, "error"]
-    assert mapped_predictor.predict({"narrative": TEXTS[0]}).label in LABELS  # the pack's own names also work
+    assert mapped_predictor.predict({"narrative": TEXTS[0]}).decision in [
+        *LABELS,
+        "refer",
+    ]  # the pack's own names also work

@@ -15,9 +15,9 @@ from sklearn.metrics import (
 )
 
 from toolkit.config import TargetSpec
+from toolkit.decision.policy import tune_policy
 from toolkit.metrics.bootstrap import bootstrap_intervals, confusion, confusion_figures
 from toolkit.metrics.classification import quadratic_weighted_kappa
-from toolkit.decision.policy import tune_policy
 from toolkit.metrics.probabilistic import (
     apply_temperature,
     brier_score,

@@ -189,6 +189,45 @@ def test_html_report_is_self_contained_with_its_plots(tiny_run) -> None:
     assert "<h2>Targets" in page and ("PASS" in page or "FAIL" in page)
     assert "<h2>Domain figures" in page and "<th>QWK</th>" in page  # finance is ordinal
     assert "## Domain figures (test split, plain argmax)" in (result.run_dir / "report" / "report.md").read_text()
+    assert any(c.startswith("Risk–coverage on test") for c in captions)
+    assert "Defer when unsure" in page and "Conformal label sets" in page
+
+
+def test_every_model_gets_a_confidence_score_and_a_risk_coverage_curve(tiny_run) -> None:
+    _, result = tiny_run
+    metrics = result.metrics
+    for name, entry in metrics["models"].items():
+        selective = entry["selective"]
+        assert selective["score"] in ("top_probability", "margin", "teacher_agreement"), name
+        curve = selective["test_curve"]
+        assert curve["coverage"][-1] == 1.0 and len(curve["risk"]) == len(curve["coverage"])
+        assert all(lo <= hi for lo, hi in zip(curve["risk_low"], curve["risk_high"], strict=True))
+        assert all(0.0 <= r <= 1.0 for r in curve["risk"])
+        # at full coverage the risk is the model's test error at the argmax
+        assert curve["risk"][-1] == pytest.approx(1 - entry["test"]["accuracy"], abs=1e-3)
+    assert set(metrics["models"]["student"]["selective"]["aurc_validation"]) <= {
+        "top_probability",
+        "margin",
+        "teacher_agreement",
+    }
+
+
+def test_the_cascade_is_reported_on_test_with_intervals_and_who_is_referred(tiny_run) -> None:
+    _, result = tiny_run
+    deferral = result.metrics["deferral"]
+    test = deferral["test"]
+    assert 0.0 <= test["coverage"] <= 1.0 and test["answered"] == round(test["coverage"] * test["rows"])
+    assert sum(test["answered_by"].values()) == test["rows"]
+    assert sum(test["referred_true_labels"].values()) == test["answered_by"]["person"]
+    assert [t["target"] for t in deferral["targets"]] == ["recall[high]", "precision[high]"]
+    low, high = test["intervals"]["coverage"]["low"], test["intervals"]["coverage"]["high"]
+    assert low <= test["coverage"] <= high
+    assert set(test["label_set_coverage"]) >= {"low", "medium", "high"}
+    assert deferral["latency"]["cascade"]["mean_ms"] > 0 and deferral["latency"]["student"]["mean_ms"] > 0
+    assert deferral["sentence"].startswith("the model answers")
+    report = (result.run_dir / "report" / "report.md").read_text()
+    assert "## Defer when unsure" in report and deferral["sentence"] in report
+    assert "When the model answers, and when it refers" in (result.run_dir / "report" / "MODEL_CARD.md").read_text()
 
 
 def test_model_card_states_use_figures_and_limits(tiny_run) -> None:

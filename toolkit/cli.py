@@ -136,14 +136,18 @@ def predict(
     output: Path | None = typer.Option(None, "--output", help="CSV or JSONL (default: <input>.predictions.<ext>)."),
     chunk_rows: int = typer.Option(1024, "--chunk-rows", min=1, help="Rows read, predicted and written at a time."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: every core)."),
+    ensemble: bool = typer.Option(
+        True, "--ensemble/--no-ensemble", help="Ask the run's teacher ensemble where the student is unsure."
+    ),
 ) -> None:
-    """Predict a file, streamed: the policy's label, the argmax label and the probabilities of every row. Malformed
-    rows are reported and skipped; an interrupted run resumes where it stopped."""
+    """Predict a file, streamed: per row a `decision` (a label, or `refer` to a person) with its reason, the label
+    set, who answered, the argmax label and the probabilities. Malformed rows are reported and skipped; an
+    interrupted run resumes where it stopped."""
     from toolkit.compress.latency import set_threads
     from toolkit.predict import Predictor, predict_file
 
     set_threads(threads)
-    predictor = Predictor.load(model, threads=threads)
+    predictor = Predictor.load(model, threads=threads, ensemble=ensemble)
     summary = predict_file(predictor, input_file, output, chunk_rows=chunk_rows)
     if summary.resumed_after:
         console.print(f"resumed after row {summary.resumed_after:,} (an earlier run was interrupted)")

@@ -33,7 +33,7 @@ from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
 from toolkit.compress.stage import adapter_base_needed, run_compress
-from toolkit.config import FastSpec, FilterSpec, PackConfig, apply_overrides, validate_pack_config
+from toolkit.config import FastSpec, FilterSpec, PackConfig, apply_overrides
 from toolkit.data.loading import read_table
 from toolkit.data.splits import SPLITS, split_frame
 from toolkit.data.validation import validate_frame
@@ -53,7 +53,7 @@ from toolkit.metrics.html_report import write_html_report
 from toolkit.metrics.model_card import write_model_card
 from toolkit.metrics.report import METRICS_SCHEMA_VERSION, write_metrics, write_report
 from toolkit.packs import Pack, load_pack
-from toolkit.run_context import Log, RunContext, fit_rules, load_probs, load_split
+from toolkit.run_context import Log, RunContext, fit_rules, load_probs, load_split, open_run
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import label_texts
@@ -641,29 +641,16 @@ def compress_run(
             f"{run_dir}: no trained student here (no finished distill stage in manifest.json)",
             hint="run `domain-distill run --domain <pack> --out <folder>` first",
         )
-    config = validate_pack_config(manifest.data["config"], f"{manifest.path} config")
-    config = apply_overrides(config, overrides) if overrides else config
-    # the folder the run used: a pack given by path (`--domain path/to/pack`) is not on the search path
-    pack_dir = Path(manifest.data.get("pack_dir", ""))
-    pack = load_pack(pack_dir if (pack_dir / "pack.yaml").is_file() else manifest.data["domain"])
-    ctx = RunContext(
-        run_dir=Path(run_dir),
-        pack=pack,
-        config=config,
-        data_path=Path(manifest.data["data"]),
-        seed=manifest.data["seed"],
-        fast=manifest.data["fast"],
-        manifest=manifest,
-        log=log,
-    )
+    ctx = open_run(Path(run_dir), overrides, log)
+    config, pack = ctx.config, ctx.pack
     stage_fingerprint = compress_fingerprint(
         config, stages["distill"]["fingerprint"], _hook_digest(pack, config, "metrics")
     )
-    if manifest.stage_is_current("compress", stage_fingerprint) and not remeasure:
+    if ctx.manifest.stage_is_current("compress", stage_fingerprint) and not remeasure:
         log("[compress] unchanged since the last run, skipped")
     else:
         log("[compress] running")
         started = time.perf_counter()
         details = run_compress(ctx, stage_fingerprint, remeasure)
-        manifest.record_stage("compress", stage_fingerprint, time.perf_counter() - started, **details)
+        ctx.manifest.record_stage("compress", stage_fingerprint, time.perf_counter() - started, **details)
     return ctx.path("export")

@@ -1,13 +1,15 @@
 """Predict with a deployed student: one row in Python, or a whole CSV / JSONL file streamed in chunks.
 
-Rows follow the training data's contract (same columns, the same column map); each gets the probabilities, the
-label of the tuned decision policy and the plain argmax label. A malformed row (a broken CSV line, bad JSON, an
+Rows follow the training data's contract (same columns, the same column map); each gets a `decision` (a label, or
+`refer` to a person), its `reason` (confident / low_confidence / label_set / out_of_scope, with a `detail`), the
+conformal `label_set`, who answered (student / ensemble / person), the class-weight policy's label, the argmax label
+and the probabilities. A malformed row (a broken CSV line, bad JSON, an
 empty text, a value a field does not allow) is reported with its row and column and the file goes on. Output is
 written chunk by chunk with a progress record, so a crashed or killed prediction resumes where it stopped.
 
 >>> predictor = Predictor.load("runs/finance_risk/export")  # doctest: +SKIP
->>> predictor.predict({"narrative": "Wire to a new overseas account", "amount": 25000})  # doctest: +SKIP
-Prediction(label='high', argmax_label='high', probabilities={'low': 0.02, 'medium': 0.11, 'high': 0.87})
+>>> predictor.predict({"narrative": "Wire to a new overseas account", "amount": 25000}).decision  # doctest: +SKIP
+'high'
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from toolkit.config import PackConfig, validate_pack_config
 from toolkit.data.column_map import apply_input_map
 from toolkit.data.rendering import render_row
 from toolkit.data.validation import ValidationReport, check_field, check_texts
+from toolkit.decision.cascade import Cascade
+from toolkit.decision.confidence import NEEDS_TEACHERS
+from toolkit.decision.from_run import SCOPE_FILE
+from toolkit.decision.labels import severe_argmax
+from toolkit.decision.scope import ScopeModel
+from toolkit.decision.serving import CascadeModels, CombineFn, TeachersFn, run_cascade
 from toolkit.errors import ConfigError, DataError
 
 DEPLOY_FILE = "deploy.json"
@@ -34,9 +42,18 @@ INPUT_FORMATS = (".csv", ".jsonl")
 MAX_ERRORS_KEPT = 20  # in the summary; every malformed row's message is in the output's `error` column
 
 
+REFER = "refer"
+DECISION_COLUMNS = ("decision", "reason", "detail", "label_set", "answered_by", "policy_label", "argmax_label")
+
+
 @dataclass(frozen=True)
 class Prediction:
-    label: str  # the decision policy's label: what to act on
+    decision: str  # what to act on: a label, or `refer` (a person decides)
+    reason: str  # confident | low_confidence | label_set | out_of_scope
+    detail: str  # the reason in words (e.g. which scope check failed)
+    label_set: list[str]  # the conformal label set of the model that answered (the student's when referred)
+    answered_by: str  # student | ensemble | person
+    policy_label: str  # the class-weight policy's label (every row answered; see report/report.md)
     argmax_label: str  # the most probable label
     probabilities: dict[str, float]
 
@@ -64,17 +81,71 @@ def _deploy_file(path: Path) -> tuple[Path, str | None]:
     )
 
 
-class Predictor:
-    """The exported classifier, its data contract and its decision policy."""
+@dataclass(frozen=True)
+class Rendered:
+    """Rows made ready for the models: model inputs (None where a row breaks the contract), each bad row's message
+    by position, ids, the free texts and the structured fields (for the scope check and the teachers)."""
 
-    def __init__(self, classifier: Classifier, config: PackConfig, weights: Sequence[float], variant: str):
+    inputs: list[str | None]
+    errors: dict[int, str]
+    ids: list[object]
+    texts: list[str]
+    fields: pd.DataFrame | None
+
+
+def _run_folder(export_dir: Path, deploy: dict) -> Path | None:
+    """The run an export came from: the folder around it, or the one deploy.json names, if it is still there."""
+    for folder in (export_dir.parent, Path(deploy.get("run", ""))):
+        if (folder / "manifest.json").is_file() and (folder / "teachers").is_dir():
+            return folder
+    return None
+
+
+def _served_teachers(export_dir: Path, deploy: dict, cascade: Cascade | None) -> tuple[TeachersFn, CombineFn] | None:
+    """The run's teachers and ensemble rule, when the cascade asks them and the run folder is at hand."""
+    if cascade is None or not deploy.get("ensemble_served"):
+        return None
+    if not (cascade.uses_ensemble or cascade.student.score in NEEDS_TEACHERS):
+        return None
+    folder = _run_folder(export_dir, deploy)
+    if folder is None:
+        if cascade.student.score in NEEDS_TEACHERS:
+            raise ConfigError(
+                f"{export_dir}: the deployed cascade scores confidence by teacher agreement, and the run folder "
+                "with its teachers is not next to the export",
+                hint="keep the export inside its run folder (runs/<name>/export), or re-run compress",
+            )
+        return None  # the ensemble step is skipped: rows it would answer are referred
+    from toolkit.decision.from_run import served_teachers
+    from toolkit.run_context import open_run
+
+    return served_teachers(open_run(folder, log=lambda _: None))
+
+
+class Predictor:
+    """The exported classifier, its data contract, its decision policy and its cascade (student → teacher ensemble
+    → person, with conformal label sets and the scope check)."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        config: PackConfig,
+        weights: Sequence[float],
+        variant: str,
+        cascade: Cascade | None = None,
+        scope: ScopeModel | None = None,
+        teachers: tuple[TeachersFn, CombineFn] | None = None,
+    ):
         self.classifier, self.config, self.variant = classifier, config, variant
         self.labels = config.label_names
         self.weights = np.asarray(weights, dtype=float)
+        self.cascade, self.scope = cascade, scope
+        self.models = CascadeModels(self.probabilities, *teachers) if teachers else CascadeModels(self.probabilities)
 
     @classmethod
-    def load(cls, path: str | Path, threads: int | None = None) -> Predictor:
-        """From `runs/<name>/export` (its chosen variant), the run folder, or a variant folder in the export."""
+    def load(cls, path: str | Path, threads: int | None = None, ensemble: bool = True) -> Predictor:
+        """From `runs/<name>/export` (its chosen variant), the run folder, or a variant folder in the export.
+        `ensemble=False` leaves the teacher ensemble out: rows it would answer go to a person instead."""
         deploy_path, variant = _deploy_file(Path(path))
         deploy = json.loads(deploy_path.read_text(encoding="utf-8"))
         config = validate_pack_config(deploy["config"], f"{deploy_path} config")
@@ -82,36 +153,77 @@ class Predictor:
         weights = deploy["policies"].get(variant)
         if weights is None:
             raise ConfigError(f"{deploy_path}: no variant {variant!r}; variants: {', '.join(deploy['policies'])}")
-        classifier = load_variant(deploy_path.parent / variant, config.label_names, config.student.max_length, threads)
-        return cls(classifier, config, [weights[label] for label in config.label_names], variant)
+        export = deploy_path.parent
+        classifier = load_variant(export / variant, config.label_names, config.student.max_length, threads)
+        stored = deploy.get("cascades", {}).get(variant)
+        cascade = Cascade.from_dict(stored) if stored else None
+        scope_path = export / SCOPE_FILE
+        scope = (
+            ScopeModel.from_dict(json.loads(scope_path.read_text(encoding="utf-8"))) if scope_path.is_file() else None
+        )
+        teachers = _served_teachers(export, deploy, cascade) if ensemble else None
+        if cascade is not None and cascade.student.score in NEEDS_TEACHERS and teachers is None:
+            raise ConfigError(f"{export}: this cascade needs the teacher ensemble; load it with ensemble=True")
+        return cls(
+            classifier, config, [weights[label] for label in config.label_names], variant, cascade, scope, teachers
+        )
 
     def probabilities(self, inputs: Sequence[str]) -> np.ndarray:
         """Class probabilities for rendered model inputs."""
         return softmax(self.classifier.logits(list(inputs)))
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
-        """Label indices under the decision policy (probability × class weight, tuned on validation)."""
-        return (probs * self.weights[None, :]).argmax(axis=1)
+        """Label indices under the class-weight policy (probability × weight, tuned on validation; ordinal ties go
+        to the more severe level)."""
+        return severe_argmax(probs * self.weights[None, :], self.config.ordinal)
+
+    def predict_rendered(self, rendered: Rendered, valid: list[int]) -> list[Prediction]:
+        """Predictions for the rows at positions `valid` of `rendered` (rows that kept the data contract)."""
+        if not valid:
+            return []
+        inputs = [rendered.inputs[i] for i in valid]
+        texts = [rendered.texts[i] for i in valid]
+        fields = None if rendered.fields is None else rendered.fields.iloc[valid].reset_index(drop=True)
+        if self.cascade is not None:
+            out = run_cascade(self.cascade, self.models, inputs, texts, fields, self.scope)
+            probs, decisions, details = out.student_probs, out.decisions, out.scope_reasons
+        else:
+            probs, decisions, details = self.probabilities(inputs), None, [None] * len(inputs)
+        policy = self.decide(probs)
+        results = []
+        for k, p in enumerate(probs):
+            if decisions is None:
+                label = self.labels[int(policy[k])]
+                decision, reason, who, members = label, "confident", "student", [label]
+            else:
+                index = int(decisions.labels[k])
+                decision = REFER if index < 0 else self.labels[index]
+                reason, who = str(decisions.reasons[k]), str(decisions.answered_by[k])
+                members = [x for x, held in zip(self.labels, decisions.label_sets[k], strict=True) if held]
+            results.append(
+                Prediction(
+                    decision=decision,
+                    reason=reason,
+                    detail=details[k] or REASON_WORDS[reason],
+                    label_set=members,
+                    answered_by=who,
+                    policy_label=self.labels[int(policy[k])],
+                    argmax_label=self.labels[int(severe_argmax(p[None, :], self.config.ordinal)[0])],
+                    probabilities={label: round(float(v), 6) for label, v in zip(self.labels, p, strict=True)},
+                )
+            )
+        return results
 
     def predict(self, row: str | Mapping[str, object]) -> Prediction:
         """One row (a mapping of the file's columns) or one free text; a bad row raises DataError saying why."""
         record = {self.config.columns.text: row} if isinstance(row, str) else dict(row)
-        inputs, errors, _ = self.render([record], "input", row_numbers=[1])
-        if errors:
-            raise DataError(errors[0])
-        probs = self.probabilities(inputs)[0]
-        return Prediction(
-            label=self.labels[int(self.decide(probs[None, :])[0])],
-            argmax_label=self.labels[int(probs.argmax())],
-            probabilities={label: round(float(p), 6) for label, p in zip(self.labels, probs, strict=True)},
-        )
+        rendered = self.render([record], "input", row_numbers=[1])
+        if rendered.errors:
+            raise DataError(rendered.errors[0])
+        return self.predict_rendered(rendered, [0])[0]
 
-    def render(
-        self, records: list[dict], source: str, row_numbers: Sequence[int]
-    ) -> tuple[list[str | None], dict[int, str], list[object]]:
-        """Model inputs for `records` (None where a row breaks the contract), each bad row's message by position,
-        and each row's id (through the column map; None without one); `row_numbers` number the rows in the user's
-        file, for the messages."""
+    def render(self, records: list[dict], source: str, row_numbers: Sequence[int]) -> Rendered:
+        """`records` made ready for the models; `row_numbers` number the rows in the user's file, for messages."""
         frame = pd.DataFrame.from_records(records)
         # the run's column map applies to the user's column names; a row may also use the pack's own names
         mapped = {k: v for k, v in self.config.input_map.columns.items() if k == "*" or k in frame.columns}
@@ -144,7 +256,16 @@ class Predictor:
         ]
         id_column = config.columns.id
         ids = raw[id_column].tolist() if id_column and id_column in raw.columns else [None] * len(raw)
-        return inputs, errors, ids
+        field_frame = pd.DataFrame(fields) if fields else None
+        return Rendered(inputs, errors, ids, ["" if t is None else str(t) for t in texts], field_frame)
+
+
+REASON_WORDS = {
+    "confident": "the model is confident (at or above its threshold, tuned on validation)",
+    "low_confidence": "below the confidence thresholds of the student and of the ensemble",
+    "label_set": "the conformal label set holds the critical level",
+    "out_of_scope": "unlike the training data",
+}
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -257,9 +378,9 @@ def predict_file(
         raise DataError(f"{output}: unsupported output type {output.suffix!r}; allowed: {', '.join(INPUT_FORMATS)}")
     labels = predictor.labels
     id_column = predictor.config.columns.id
-    columns = ["row", *([id_column] if id_column else []), "label", "argmax_label", *(f"p_{x}" for x in labels)]
+    columns = ["row", *([id_column] if id_column else []), *DECISION_COLUMNS, *(f"p_{x}" for x in labels)]
     writer = _Writer(output, [*columns, "error"])
-    summary = PredictSummary(output=output, labels=dict.fromkeys(labels, 0))
+    summary = PredictSummary(output=output, labels=dict.fromkeys([*labels, REFER], 0))
     summary.resumed_after = writer.resume_point()
     if not summary.resumed_after:
         output.unlink(missing_ok=True)
@@ -307,26 +428,23 @@ def _predict_chunk(
     summary: PredictSummary,
 ) -> list[dict]:
     good = [i for i, record in enumerate(records) if record is not None]
-    inputs, errors, found_ids = predictor.render([records[i] for i in good], str(source), [first + i for i in good])
-    ids = dict(zip(good, found_ids, strict=True))
-    errors = {good[k]: message for k, message in errors.items()} | parse_errors
-    valid = [good[k] for k, text in enumerate(inputs) if text is not None]
-    by_position = dict(zip(good, inputs, strict=True))
-    probs = predictor.probabilities([by_position[i] for i in valid]) if valid else np.zeros((0, len(predictor.labels)))
-    decided = predictor.decide(probs) if valid else []
+    rendered = predictor.render([records[i] for i in good], str(source), [first + i for i in good])
+    ids = dict(zip(good, rendered.ids, strict=True))
+    errors = {good[k]: message for k, message in rendered.errors.items()} | parse_errors
+    valid = [k for k, text in enumerate(rendered.inputs) if text is not None]
+    results = dict(zip((good[k] for k in valid), predictor.predict_rendered(rendered, valid), strict=True))
     rows = []
-    results = {i: (p, d) for i, p, d in zip(valid, probs, decided, strict=True)}
     for i in range(len(records)):
         row: dict = {"row": first + i}
         if id_column:
             row[id_column] = ids.get(i)
         if i in results:
-            p, d = results[i]
-            label = predictor.labels[int(d)]
-            summary.labels[label] += 1
+            prediction = results[i]
+            summary.labels[prediction.decision] += 1
             summary.predicted += 1
-            row |= {"label": label, "argmax_label": predictor.labels[int(p.argmax())]}
-            row |= {f"p_{x}": round(float(v), 6) for x, v in zip(predictor.labels, p, strict=True)}
+            row |= {column: getattr(prediction, column) for column in DECISION_COLUMNS}
+            row["label_set"] = "|".join(prediction.label_set)
+            row |= {f"p_{x}": v for x, v in prediction.probabilities.items()}
         else:
             summary.malformed += 1
             if len(summary.first_errors) < MAX_ERRORS_KEPT:

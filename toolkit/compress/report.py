@@ -37,13 +37,32 @@ def choose_variant(models: dict[str, dict], config: PackConfig) -> tuple[str, st
         misses = [
             t["target"] for t in entry["policy"]["targets"] if t["target"] in met and not _met(t, t["validation"])
         ]
-        if not misses and primary_value(entry, "validation", config) >= floor:
+        if (
+            not misses
+            and primary_value(entry, "validation", config) >= floor
+            and _keeps_coverage(entry, reference, config)
+        ):
             kept = ", ".join(sorted(met)) or "no target (the uncompressed student meets none)"
+            coverage = (
+                f" and validation coverage at the deferral targets within {config.deferral.coverage_tolerance} of it"
+                if "deferral" in reference
+                else ""
+            )
             return name, (
                 f"the smallest variant that meets on validation what the uncompressed student meets there ({kept}) "
-                f"with validation {config.distill.primary_metric} within {tolerance} of it"
+                f"with validation {config.distill.primary_metric} within {tolerance} of it{coverage}"
             )
     return REFERENCE, "no smaller variant kept the uncompressed student's validation figures"
+
+
+def _keeps_coverage(entry: dict, reference: dict, config: PackConfig) -> bool:
+    """A variant that must refer many more cases to meet the deferral targets is not of the same quality."""
+    if "deferral" not in reference:
+        return True
+    ours, theirs = entry["deferral"], reference["deferral"]
+    if theirs["answers_any"] and not ours["answers_any"]:
+        return False
+    return ours["validation_coverage"] >= theirs["validation_coverage"] - config.deferral.coverage_tolerance
 
 
 def _met(target: dict, value: float) -> bool:
@@ -141,6 +160,35 @@ def compression_table(payload: dict, config: PackConfig) -> list[str]:
             f"{base_p50 / lat['p50_ms']:.1f}×" if base_p50 else "—",
         ]
         lines.append("| " + " | ".join(row) + " |")
+    if "deferral" in reference:
+        lines += ["", *deferral_lines(payload)]
+    return lines
+
+
+def deferral_lines(payload: dict) -> list[str]:
+    """Each variant's cascade (its own thresholds, tuned on validation): coverage at the deferral targets."""
+    lines = [
+        "Defer when unsure, each variant with its own cascade tuned on validation: the share of cases answered "
+        "while the deferral targets hold among them.",
+        "",
+        "| model | coverage, validation | coverage, test | 95% interval | deferral targets on test |",
+        "|---|---|---|---|---|",
+    ]
+    for name, entry in payload["models"].items():
+        d = entry["deferral"]
+        interval = d["test"]["intervals"].get("coverage")
+        statuses = ", ".join(f"{t['target']} {t['status']}" for t in d["targets"]) or "—"
+        lines.append(
+            f"| {name} | {d['validation_coverage']:.1%} | {d['test']['coverage']:.1%} | "
+            + (f"{interval['low']:.1%} – {interval['high']:.1%}" if interval else "—")
+            + f" | {statuses} |"
+        )
+    latency = payload["models"][payload["chosen"]]["deferral"].get("latency")
+    if latency:
+        parts = ", ".join(
+            f"{k} {latency[k]['mean_ms']:.1f} ms" for k in ("cascade", "student", "ensemble") if k in latency
+        )
+        lines += ["", f"Mean latency per case of the deployed cascade, one at a time: {parts}."]
     return lines
 
 

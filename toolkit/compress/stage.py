@@ -32,6 +32,9 @@ from toolkit.compress.report import choose_variant, write_compression_report
 from toolkit.compress.runtime import folder_size, load_variant, softmax
 from toolkit.config import API_TEACHER_KINDS, PackConfig
 from toolkit.data.splits import SPLITS
+from toolkit.decision.cascade import Cascade
+from toolkit.decision.evaluation import evaluate_cascade
+from toolkit.decision.from_run import SCOPE_FILE, cascade_latency, deferral_inputs, ensemble_servable, load_scope
 from toolkit.distill.fit import FitSettings, Split, fit_classifier
 from toolkit.distill.recipe import validation_value
 from toolkit.distill.student import build_student
@@ -252,7 +255,31 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         with np.load(probs_path) as stored:
             entry = evaluate_model(y_val, stored["validation"], y_test, stored["test"], config, hook, seed=ctx.seed)
         models[name] = {"role": role, **progress.info(key), **entry, "built": progress.info(f"build:{name}")}
+    cascades: dict[str, dict] = {}
+    if config.deferral.enabled:
+        scope = load_scope(ctx)
+        inputs = deferral_inputs(ctx, scope)
+        for name in models:
+            with np.load(folder / "evaluation" / f"{name}.npz") as stored:
+                probs = {split: stored[split] for split in ("validation", "test")}
+            cascade, report = evaluate_cascade(inputs, probs)
+            cascades[name] = cascade.to_dict()
+            models[name]["deferral"] = {
+                "validation_coverage": report["validation"]["coverage"],
+                "answers_any": report["targets_met_on_validation"],
+                "test": {key: report["test"][key] for key in ("coverage", "answered", "figures", "intervals")},
+                "targets": report["targets"],
+            }
+        (folder / SCOPE_FILE).write_text(json.dumps(scope.to_dict()), encoding="utf-8")
     chosen, reason = choose_variant(models, config)
+    if config.deferral.enabled:
+        key = f"latency:cascade:{chosen}"
+        if not progress.done(key):
+            ctx.log(f"compress: timing the cascade with {chosen}")
+            classifier = load_variant(folder / chosen, labels, max_length, threads)
+            served = Cascade.from_dict(cascades[chosen])
+            progress.record(key, cascade_latency(ctx, served, scope, lambda texts: softmax(classifier.logits(texts))))
+        models[chosen]["deferral"]["latency"] = progress.info(key)
     environment = {
         "cpu": cpu_name(),
         "threads": threads,
@@ -278,6 +305,8 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
     deploy = {
         "variant": chosen,
         "policies": {name: entry["policy"]["weights"] for name, entry in models.items()},
+        "cascades": cascades,  # per variant; empty when deferral is off
+        "ensemble_served": config.deferral.enabled and ensemble_servable(config),
         "config": config.model_dump(mode="json"),
         "run": str(ctx.run_dir),
         "created_at": now(),

@@ -4,6 +4,7 @@ are out of scope, the ensemble's and teachers' stored probabilities, and the mod
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from toolkit.config import API_TEACHER_KINDS, PackConfig
 from toolkit.decision.cascade import Cascade
 from toolkit.decision.evaluation import DeferralInputs, evaluate_cascade
 from toolkit.decision.scope import ScopeModel
-from toolkit.decision.serving import CascadeModels, time_cascade
+from toolkit.decision.serving import CascadeModels, CombineFn, StudentFn, TeachersFn, time_cascade
 from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
 
@@ -38,6 +39,12 @@ def fit_scope(ctx: RunContext) -> ScopeModel:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(scope.to_dict()), encoding="utf-8")
     return scope
+
+
+def load_scope(ctx: RunContext) -> ScopeModel:
+    """The scope model the evaluate stage wrote (refitted when the file is missing)."""
+    path = ctx.path("report", SCOPE_FILE)
+    return ScopeModel.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else fit_scope(ctx)
 
 
 def scope_reasons(ctx: RunContext, scope: ScopeModel, split: str) -> list[str | None]:
@@ -66,23 +73,23 @@ def deferral_inputs(ctx: RunContext, scope: ScopeModel, seed: int | None = None)
     )
 
 
-def cascade_models(ctx: RunContext, student_dir: str | None = None) -> CascadeModels:
-    """The run's student (its merged model, or `student_dir`) and, where servable, its fitted teachers."""
-    folder = student_dir or str(ctx.path("student", "merged"))
-    model, tokenizer = load_classifier(folder, ctx.labels), load_tokenizer(folder)
-    max_length = ctx.config.student.max_length
+def student_function(folder: str | Path, config: PackConfig) -> StudentFn:
+    """Probabilities from a saved student (a Hugging Face folder; `toolkit.compress.runtime` loads the others)."""
+    model, tokenizer = load_classifier(str(folder), config.label_names), load_tokenizer(str(folder))
+    return lambda inputs: predict_proba(model, tokenizer, inputs, config.student.max_length)
 
-    def student(inputs: list[str]) -> np.ndarray:
-        return predict_proba(model, tokenizer, inputs, max_length)
 
-    if not ensemble_servable(ctx.config):
-        return CascadeModels(student)
+def cascade_models(ctx: RunContext, student: StudentFn | None = None) -> CascadeModels:
+    """The run's student (its merged model unless `student` is given) and, where servable, its fitted teachers."""
+    student = student or student_function(ctx.path("student", "merged"), ctx.config)
+    served = served_teachers(ctx) if ensemble_servable(ctx.config) else None
+    return CascadeModels(student, *served) if served else CascadeModels(student)
+
+
+def served_teachers(ctx: RunContext) -> tuple[TeachersFn, CombineFn]:
+    """The run's fitted teachers as one call, and the ensemble rule the student learned from."""
     teachers, rule = restore_teachers(ctx), ensemble_rule(ctx)
-    return CascadeModels(
-        student,
-        lambda inputs, fields: [t.predict_proba(inputs, fields) for t in teachers],
-        rule.combine,
-    )
+    return (lambda inputs, fields: [t.predict_proba(inputs, fields) for t in teachers]), rule.combine
 
 
 def cascade_report(
@@ -90,19 +97,22 @@ def cascade_report(
     inputs: DeferralInputs,
     scope: ScopeModel,
     student: dict[str, np.ndarray],
-    student_dir: str | None = None,
 ) -> tuple[Cascade, dict]:
-    """The cascade tuned on validation and reported on test, with its latency on this CPU measured on the test
-    rows one at a time (the student from `student_dir`, default the run's merged student)."""
+    """The cascade tuned on validation and reported on test, with its latency on this CPU (the run's student)."""
     cascade, report = evaluate_cascade(inputs, student)
+    report["latency"] = cascade_latency(ctx, cascade, scope)
+    return cascade, report
+
+
+def cascade_latency(ctx: RunContext, cascade: Cascade, scope: ScopeModel, student_fn: StudentFn | None = None) -> dict:
+    """Milliseconds per test row, one at a time: the cascade, the student alone, the ensemble alone."""
     test = pd.read_parquet(ctx.path("data", "test.parquet"))
-    report["latency"] = time_cascade(
+    return time_cascade(
         cascade,
-        cascade_models(ctx, student_dir),
+        cascade_models(ctx, student_fn),
         test["input"].tolist(),
         test["text"].astype(str).tolist(),
         _fields(test, ctx.config),
         scope,
         ctx.config.deferral.latency_texts,
     )
-    return cascade, report
