@@ -168,15 +168,25 @@ def test_heavy_imbalance_is_a_warning(triage, tmp_path) -> None:
     assert any(w.message.startswith("heavy imbalance: 'urgent' has 10 rows against 280") for w in report.warnings)
 
 
-def test_duplicate_text_across_the_users_splits_is_leakage(triage, tmp_path) -> None:
+def test_the_same_case_in_a_later_split_is_dropped_and_said_so(triage, tmp_path) -> None:
+    data = triage_rows().assign(fold=["train"] * 20 + ["validation"] * 5 + ["test"] * 5)
+    data.loc[29] = data.loc[0].to_list()[:-1] + ["test"]
+    config = apply_overrides(triage, {"input_map.columns": {"fold": "split"}})
+    frame, report, _ = check(data, config, tmp_path)
+    assert report.errors == [] and len(frame) == 29
+    assert [(d.row, d.message) for d in report.dropped] == [
+        (30, "duplicate of row 1 (in split 'train'): dropped so that no case is in two splits")
+    ]
+
+
+def test_the_same_complaint_with_other_vitals_in_another_split_is_another_case(triage, tmp_path) -> None:
     data = triage_rows().assign(fold=["train"] * 20 + ["validation"] * 5 + ["test"] * 5)
     data.loc[29, "complaint"] = data.loc[0, "complaint"]
     data.loc[29, "spo2"] = "91"
+    data.loc[0, "spo2"] = "99"
     config = apply_overrides(triage, {"input_map.columns": {"fold": "split"}})
-    _, report, _ = check(data, config, tmp_path)
-    assert messages(report) == [
-        (30, "complaint", "leakage: same text as row 1 in split 'train' but this row is in 'test'")
-    ]
+    frame, report, _ = check(data, config, tmp_path)
+    assert report.errors == [] and len(frame) == 30
 
 
 def test_unknown_split_value_is_an_error(triage, tmp_path) -> None:

@@ -165,8 +165,6 @@ def validate_frame(
     out = _drop_duplicates(out, report, config)
     if labeled:
         _check_class_balance(out, config, report)
-    if columns.split:
-        _check_leakage(out, report, columns.text)
     report.rows_kept = len(out)
     return out.reset_index(drop=True), report, config
 
@@ -311,29 +309,15 @@ def _check_class_balance(frame: pd.DataFrame, config: PackConfig, report: Valida
         )
 
 
-def _check_leakage(frame: pd.DataFrame, report: ValidationReport, text_column: str) -> None:
-    """With the user's own splits: the same text in two splits inflates test figures."""
-    first_split: dict[str, tuple[str, int]] = {}
-    for text, split, row in zip(frame["text"].str.strip().str.lower(), frame["split"], frame["row"], strict=True):
-        if text in first_split and first_split[text][0] != split:
-            other_split, other_row = first_split[text]
-            report.issues.append(
-                Issue(
-                    "error",
-                    f"leakage: same text as row {other_row} in split {other_split!r} but this row is in {split!r}",
-                    row=row,
-                    column=text_column,
-                )
-            )
-        first_split.setdefault(text, (split, row))
-
-
 def _drop_duplicates(frame: pd.DataFrame, report: ValidationReport, config: PackConfig) -> pd.DataFrame:
     """Exact repeats of the rendered input (text + fields) are dropped and listed; two labels for one input is an
     error, or, with `input_map.drop_conflicting`, every row of that input is dropped and listed. Rendered, not raw,
-    text is the key: "chest pain" with two different sets of vitals is two cases."""
+    text is the key: "chest pain" with two different sets of vitals is two cases. With the user's own splits, a
+    later split's copy of a case is dropped too (and said so): the same case in two splits inflates test figures,
+    while a common complaint with other vitals is another patient."""
     text_column = config.columns.text
     key = [t.strip().lower() for t in frame["input"]]
+    splits = frame["split"].tolist() if "split" in frame.columns else None
     keep = pd.Series(True, index=frame.index)
     first_of: dict[str, tuple[int, int, str]] = {}  # key -> (position, row, label)
     conflicted: set[str] = set()
@@ -343,7 +327,10 @@ def _drop_duplicates(frame: pd.DataFrame, report: ValidationReport, config: Pack
             continue
         first_position, first_row, first_label = first_of[k]
         if first_label == label and k not in conflicted:
-            report.issues.append(Issue("dropped", f"duplicate of row {first_row}", row=row, column=text_column))
+            message = f"duplicate of row {first_row}"
+            if splits is not None and splits[position] != splits[first_position]:  # the same case in two splits
+                message += f" (in split {splits[first_position]!r}): dropped so that no case is in two splits"
+            report.issues.append(Issue("dropped", message, row=row, column=text_column))
             keep.iloc[position] = False
         elif config.input_map.drop_conflicting:
             report.issues.append(
