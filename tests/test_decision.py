@@ -218,3 +218,10 @@ def test_thresholds_survive_a_json_round_trip() -> None:
     assert again == cascade
     y, probs = _calibrated(4, 200)
     assert (again.decide(probs, probs).labels == cascade.decide(probs, probs).labels).all()
+
+
+def test_a_model_with_one_confidence_for_every_row_has_a_flat_risk_coverage_curve() -> None:
+    y, predicted = np.array([0, 1, 0, 1, 0, 0]), np.zeros(6, int)
+    curve = risk_coverage_curve(y, predicted, np.ones(6), points=[0.5, 1.0], resamples=50)
+    assert curve["risk"] == [pytest.approx(1 / 3, abs=1e-4)] * 2  # ties count at their mean, not in row order
+    assert coverage_at_accuracy(y, predicted, np.ones(6), 0.9) == 0.0
