@@ -22,8 +22,10 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from toolkit.config import PackConfig, validate_pack_config  # noqa: E402
 from toolkit.data.splits import SPLITS  # noqa: E402
+from toolkit.decision import report as decision_report  # noqa: E402
 from toolkit.errors import ConfigError  # noqa: E402
-from toolkit.metrics.plots import report_figures  # noqa: E402
+from toolkit.metrics.plots import plot_risk_coverage as risk_coverage_figure  # noqa: E402
+from toolkit.metrics.plots import report_figures, risk_coverage_models  # noqa: E402
 from toolkit.metrics.report import bound_text, domain_table, interval_text  # noqa: E402
 from toolkit.packs import load_pack  # noqa: E402
 
@@ -290,6 +292,53 @@ def evaluation_figures(run_dir: str | Path) -> list[tuple[Figure, str]]:
     with np.load(_read(run_dir, "student", "probs.npz", stage="distill")) as stored:
         probs = stored["test"]
     return report_figures(payload, y_test, probs)
+
+
+# ------------------------------------------------------------------------------------------- defer when unsure
+
+
+def _deferral(run_dir: str | Path) -> dict:
+    payload = metrics(run_dir)
+    if "deferral" not in payload:
+        raise ConfigError(f"{run_dir}: this run's evaluation has no cascade (deferral.enabled is false)")
+    return payload
+
+
+def deferral_summary(run_dir: str | Path) -> str:
+    """The cascade's result on test in the pack's words: how many cases it answers, how safely, who takes the rest."""
+    return _deferral(run_dir)["deferral"]["sentence"]
+
+
+def _frame(table: tuple[list[str], list[list[str]]]) -> pd.DataFrame:
+    columns, rows = table
+    return pd.DataFrame([row[1:] for row in rows], index=[row[0] for row in rows], columns=columns[1:])
+
+
+def cascade_table(run_dir: str | Path) -> pd.DataFrame:
+    """Coverage and the figures among answered cases on test, with 95% intervals, next to validation."""
+    payload = _deferral(run_dir)
+    return _frame(decision_report.cascade_table(payload["deferral"], payload.get("critical_label")))
+
+
+def deferral_targets(run_dir: str | Path) -> pd.DataFrame:
+    """The deferral targets among answered cases: validation, test, interval, PASS / FAIL, robust."""
+    return _frame(decision_report.targets_table(_deferral(run_dir)["deferral"]))
+
+
+def referred_cases(run_dir: str | Path) -> pd.DataFrame:
+    """Per true class: how many test cases the cascade referred to a person, and why."""
+    return _frame(decision_report.referred_table(_deferral(run_dir)["deferral"]))
+
+
+def label_sets(run_dir: str | Path) -> pd.DataFrame:
+    """Each class's conformal label-set coverage on test against its 1 − α."""
+    return _frame(decision_report.label_set_table(_deferral(run_dir)["deferral"]))
+
+
+def plot_risk_coverage(run_dir: str | Path) -> Figure:
+    """Risk–coverage on test of the student, the ensemble it learned from and the single-model baselines."""
+    models = metrics(run_dir)["models"]
+    return risk_coverage_figure(models, risk_coverage_models(models), metrics(run_dir).get("critical_label"))
 
 
 # --------------------------------------------------------------------------------------------------- compress
