@@ -158,6 +158,10 @@ def test_evaluate_a_saved_model_on_new_data(tiny_run, finance_sample: Path, tmp_
     figures = json.loads(out.read_text())
     assert figures["rows"] == 150 and set(figures["argmax"]["per_class"]) == {"low", "medium", "high"}
     assert [t["target"] for t in figures["policy"]["targets"]] == ["recall[high]", "precision[high]", "macro_f1"]
+    cascade = figures["deferral"]  # the run's cascade, as tuned on its validation split, on the new rows
+    assert cascade["test"]["rows"] == 150 and sum(cascade["test"]["answered_by"].values()) == 150
+    assert [t["target"] for t in cascade["targets"]] == ["recall[high]", "precision[high]"]
+    assert "cascade: the model answers" in outcome.output and "deferral target recall[high]" in outcome.output
     bad = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path), "--data", str(finance_sample)])
     assert bad.exit_code == 2 and "not inside a run folder" in bad.output
 

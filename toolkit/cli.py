@@ -289,6 +289,13 @@ def evaluate(
         console.print(
             f"target {target['target']}: {target['value']:.3f} {target['status']} (the run's decision policy)"
         )
+    if "deferral" in result:
+        console.print(f"cascade: {result['deferral']['sentence']}", highlight=False)
+        for target in result["deferral"]["targets"]:
+            value = "—" if target["value"] is None else f"{target['value']:.3f}"
+            console.print(
+                f"deferral target {target['target']} (among answered): {value} {target['status']}", markup=False
+            )
     if output:
         output.write_text(json.dumps(result, indent=2), encoding="utf-8")
         console.print(f"written: {output}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.config import PackConfig
-from toolkit.decision.cascade import Cascade, answered_figures, tune_cascade
+from toolkit.decision.cascade import Cascade, Decisions, answered_figures, tune_cascade
 from toolkit.decision.confidence import NEEDS_TEACHERS, Confidence, choose_confidence
 from toolkit.decision.conformal import class_alphas, fit_label_sets, needed_rows, set_coverage
 from toolkit.decision.labels import severe_argmax
@@ -133,17 +133,43 @@ def _decide(cascade: Cascade, inputs: DeferralInputs, student: dict[str, np.ndar
 
 def evaluate_cascade(inputs: DeferralInputs, student: dict[str, np.ndarray]) -> tuple[Cascade, dict]:
     """Tune on validation, then everything the report says about the cascade on test, with 95% intervals."""
-    config = inputs.config
-    names, ordinal, targets = config.label_names, config.ordinal, config.deferral.targets
     cascade, validation = build_cascade(inputs, student)
-    y = inputs.y["test"]
     decisions = _decide(cascade, inputs, student, "test")
+    test, targets = decisions_report(inputs.config, inputs.y["test"], decisions, inputs.seed, inputs.resamples)
+    student_sets = cascade.student_sets.sets(student["test"])
+    names = inputs.config.label_names
+    test["label_set_coverage"] = set_coverage(inputs.y["test"], student_sets, names)
+    test["label_set_coverage_intervals"] = _class_coverage_intervals(inputs.y["test"], student_sets, names)
+    report = {
+        "cascade": cascade.to_dict(),
+        "validation": validation,
+        "test": test,
+        "targets": [{**t, "validation": validation["figures"].get(t["target"])} for t in targets],
+        "targets_met_on_validation": validation["answers_any"],
+        "label_sets_too_few": {
+            name: needed_rows(cascade.student_sets.alphas[k])
+            for k, name in enumerate(names)
+            if name in cascade.student_sets.too_few
+        },
+        "out_of_scope": {split: int(np.sum(mask)) for split, mask in inputs.out_of_scope.items()},
+    }
+    return cascade, report
+
+
+def decisions_report(
+    config: PackConfig, y: np.ndarray, decisions: Decisions, seed: int = 0, resamples: int = 1000
+) -> tuple[dict, list[dict]]:
+    """What a cascade's decisions on labeled rows come to, each figure with its bootstrap 95% interval: coverage,
+    the figures among answered rows, who answered, why the referred were referred and their true classes; and the
+    deferral targets among answered rows with PASS / FAIL."""
+    names, ordinal, targets = config.label_names, config.ordinal, config.deferral.targets
+    y = np.asarray(y)
     point = answered_figures(y, decisions.labels, names, ordinal)
     keys = ["coverage", "accuracy", "macro_f1", *(t.key for t in targets)]
     keys += [k for k in ("under_triage_rate",) if ordinal and k not in keys]
     if config.critical_label:
         keys += [k for k in (f"recall[{config.critical_label}]",) if k not in keys]
-    draws = np.random.default_rng(inputs.seed).integers(0, len(y), size=(inputs.resamples, len(y)))
+    draws = np.random.default_rng(seed).integers(0, len(y), size=(resamples, len(y)))
     samples: dict[str, list[float]] = {key: [] for key in [*keys, "ensemble_share"]}
     for rows in draws:
         figures = answered_figures(y[rows], decisions.labels[rows], names, ordinal)
@@ -157,41 +183,24 @@ def evaluate_cascade(inputs: DeferralInputs, student: dict[str, np.ndarray]) -> 
         if v
     }
     referred = ~decisions.answered
-    student_sets = cascade.student_sets.sets(student["test"])
     report = {
-        "cascade": cascade.to_dict(),
-        "validation": validation,
-        "test": {
-            "rows": len(y),
-            "coverage": point["coverage"],
-            "answered": point["answered"],
-            "figures": {k: point[k] for k in keys if k in point and k != "coverage"},
-            "intervals": intervals,
-            "answered_by": {
-                who: int((decisions.answered_by == who).sum()) for who in ("student", "ensemble", "person")
-            },
-            "ensemble_share": float((decisions.answered_by == "ensemble").mean()),
-            "reasons": dict(Counter(decisions.reasons.tolist())),
-            "referred_true_labels": {name: int((y[referred] == k).sum()) for k, name in enumerate(names)},
-            "referred_reasons_by_label": {
-                name: dict(Counter(decisions.reasons[referred & (y == k)].tolist())) for k, name in enumerate(names)
-            },
-            "label_set_coverage": set_coverage(y, student_sets, names),
-            "label_set_coverage_intervals": _class_coverage_intervals(y, student_sets, names),
+        "rows": len(y),
+        "coverage": point["coverage"],
+        "answered": point["answered"],
+        "figures": {k: point[k] for k in keys if k in point and k != "coverage"},
+        "intervals": intervals,
+        "answered_by": {who: int((decisions.answered_by == who).sum()) for who in ("student", "ensemble", "person")},
+        "ensemble_share": float((decisions.answered_by == "ensemble").mean()),
+        "reasons": dict(Counter(decisions.reasons.tolist())),
+        "referred_true_labels": {name: int((y[referred] == k).sum()) for k, name in enumerate(names)},
+        "referred_reasons_by_label": {
+            name: dict(Counter(decisions.reasons[referred & (y == k)].tolist())) for k, name in enumerate(names)
         },
-        "targets": [_target_entry(t, validation, point, intervals) for t in targets],
-        "targets_met_on_validation": validation["answers_any"],
-        "label_sets_too_few": {
-            name: needed_rows(cascade.student_sets.alphas[k])
-            for k, name in enumerate(names)
-            if name in cascade.student_sets.too_few
-        },
-        "out_of_scope": {split: int(np.sum(mask)) for split, mask in inputs.out_of_scope.items()},
     }
-    return cascade, report
+    return report, [_target_entry(t, point, intervals) for t in targets]
 
 
-def _target_entry(target, validation: dict, point: dict, intervals: dict) -> dict:
+def _target_entry(target, point: dict, intervals: dict) -> dict:
     bound, limit = target.bound
     value = point.get(target.key)
     interval = intervals.get(target.key)
@@ -200,7 +209,6 @@ def _target_entry(target, validation: dict, point: dict, intervals: dict) -> dic
         "target": target.key,
         "bound": bound,
         "limit": limit,
-        "validation": validation["figures"].get(target.key),
         "value": value,
         "interval": interval,
         "status": "PASS" if met else "FAIL",

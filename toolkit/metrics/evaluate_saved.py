@@ -82,4 +82,37 @@ def evaluate_saved(model: Path, data: Path, resamples: int = 1000, overrides: di
                 for t in config.targets
             ],
         }
+    if saved.model_dir == saved.run_dir / "student" / "merged":
+        deferral = _cascade_on(saved, frame, config, y, resamples)
+        if deferral is not None:
+            out["deferral"] = deferral
     return out
+
+
+def _cascade_on(saved: SavedModel, frame, config: PackConfig, y: np.ndarray, resamples: int) -> dict | None:
+    """The run's cascade (thresholds, label sets and scope as the evaluate stage tuned them) on the new rows."""
+    from toolkit.decision.cascade import Cascade
+    from toolkit.decision.evaluation import decisions_report
+    from toolkit.decision.from_run import cascade_models, load_scope
+    from toolkit.decision.serving import run_cascade
+    from toolkit.decision.words import deferral_sentence
+    from toolkit.run_context import open_run
+
+    metrics_path = saved.run_dir / "report" / "metrics.json"
+    stored = json.loads(metrics_path.read_text(encoding="utf-8")).get("deferral") if metrics_path.is_file() else None
+    if not stored:
+        return None
+    ctx = open_run(saved.run_dir, log=lambda _: None)
+    fields = [f.name for f in config.columns.fields if f.name in frame.columns]
+    decided = run_cascade(
+        Cascade.from_dict(stored["cascade"]),
+        cascade_models(ctx),
+        frame["input"].tolist(),
+        frame["text"].astype(str).tolist(),
+        frame[fields] if fields else None,
+        load_scope(ctx),
+    )
+    test, targets = decisions_report(config, y, decided.decisions, resamples=resamples)
+    report = {"test": test, "targets": targets}
+    report["sentence"] = deferral_sentence(report, config)
+    return report
