@@ -158,6 +158,12 @@ def deferral_markdown(payload: dict, sentence: str) -> list[str]:
         f"Out of scope (referred whatever the confidence): {deferral['out_of_scope']['test']} test rows.",
         "",
     ]
+    if not deferral["targets"]:
+        lines += [
+            "**No deferral targets in the pack (`deferral.targets`): the thresholds answer every case that the label "
+            "sets and the scope check allow.**",
+            "",
+        ]
     if not deferral["targets_met_on_validation"]:
         lines += [
             "**No thresholds met the deferral targets on validation while answering any case: the cascade refers "
