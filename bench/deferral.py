@@ -225,6 +225,7 @@ def plot(rows: list[dict], folder: Path) -> list[Path]:
         names = [n for n in row["models"] if n in COMPARED or n.startswith("ensemble_")]
         figure = plot_risk_coverage(row["models"], names, row["critical_label"])
         figure.suptitle(row["title"], fontsize=9)
+        figure.tight_layout(rect=(0, 0, 1, 0.95))
         path = folder / f"deferral-{row['name']}.png"
         figure.savefig(path, dpi=90)
         paths.append(path)

@@ -112,7 +112,8 @@ def plot_risk_coverage(models: dict, names: list[str], critical: str | None = No
         for axis, key in zip(axes[0], ("risk", "critical_recall"), strict=False):
             if key not in curve:
                 continue
-            (line,) = axis.plot(curve["coverage"], curve[key], marker=".", label=label)
+            emphasis = {"linewidth": 2.5, "zorder": 5} if name == "student" else {"linewidth": 1.2, "alpha": 0.9}
+            (line,) = axis.plot(curve["coverage"], curve[key], marker=".", label=label, **emphasis)
             axis.fill_between(
                 curve["coverage"], curve[f"{key}_low"], curve[f"{key}_high"], alpha=0.15, color=line.get_color()
             )
