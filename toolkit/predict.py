@@ -163,7 +163,12 @@ class Predictor:
         )
         teachers = _served_teachers(export, deploy, cascade) if ensemble else None
         if cascade is not None and cascade.student.score in NEEDS_TEACHERS and teachers is None:
-            raise ConfigError(f"{export}: this cascade needs the teacher ensemble; load it with ensemble=True")
+            raise ConfigError(
+                f"{export}: the deployed cascade scores the student's confidence by agreement with the teachers, so it "
+                "cannot run without them",
+                hint="drop --no-ensemble, or set deferral.scores=[top_probability, margin] and re-run the run's "
+                "evaluate and compress stages for a cascade without teachers",
+            )
         return cls(
             classifier, config, [weights[label] for label in config.label_names], variant, cascade, scope, teachers
         )
