@@ -19,6 +19,7 @@ from toolkit.decision.policy import DecisionPolicy, tune_policy
 from toolkit.decision.risk_coverage import area_under_risk_coverage, coverage_at_accuracy, risk_coverage_curve
 from toolkit.decision.scope import ScopeModel
 from toolkit.decision.words import deferral_sentence
+from toolkit.errors import ConfigError
 
 LABELS = ("non_urgent", "urgent", "emergent")
 TRIAGE = load_pack_config("domains/medical_triage/pack.yaml")
@@ -225,3 +226,9 @@ def test_a_model_with_one_confidence_for_every_row_has_a_flat_risk_coverage_curv
     curve = risk_coverage_curve(y, predicted, np.ones(6), points=[0.5, 1.0], resamples=50)
     assert curve["risk"] == [pytest.approx(1 / 3, abs=1e-4)] * 2  # ties count at their mean, not in row order
     assert coverage_at_accuracy(y, predicted, np.ones(6), 0.9) == 0.0
+
+
+def test_a_teacher_score_without_served_teachers_is_a_clear_error() -> None:
+    y, probs = _calibrated(5, 100)
+    with pytest.raises(ConfigError, match="add top_probability or margin"):
+        choose_confidence(y, probs, ["teacher_agreement"], ordinal=False)

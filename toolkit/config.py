@@ -373,7 +373,9 @@ class DeferralSpec(StrictModel):
 
     enabled: bool = True
     targets: list[TargetSpec] = []
-    scores: list[ConfidenceScore] = ["top_probability", "margin", "teacher_agreement"]  # chosen on validation
+    scores: list[ConfidenceScore] = Field(  # candidates; the one chosen on validation is used
+        default=["top_probability", "margin", "teacher_agreement"], min_length=1
+    )
     ensemble: bool = True  # the teacher ensemble as the second step, where it can run at serving time (no paid API)
     label_sets: LabelSetSpec = LabelSetSpec()
     scope: ScopeSpec = ScopeSpec()

@@ -17,6 +17,7 @@ import numpy as np
 
 from toolkit.decision.labels import severe_argmax
 from toolkit.decision.risk_coverage import area_under_risk_coverage
+from toolkit.errors import ConfigError
 from toolkit.metrics.probabilistic import apply_temperature, fit_temperature
 
 SCORES = ("top_probability", "margin", "teacher_agreement")
@@ -76,5 +77,11 @@ def choose_confidence(
             continue
         scores = Confidence(name, temperature)(probs_val, teacher_probs_val)
         areas[name] = round(area_under_risk_coverage(y_val, predicted, scores), 6)
+    if not areas:
+        raise ConfigError(
+            f"deferral.scores: {list(candidates)} holds only scores that need the teachers at serving time, and "
+            "they are not served here (a paid API teacher, or deferral.ensemble is false)",
+            hint="add top_probability or margin to deferral.scores",
+        )
     best = min(areas, key=lambda name: (areas[name], list(areas).index(name)))
     return Confidence(best, temperature), areas
