@@ -33,9 +33,14 @@ def accelerator() -> str:
     return f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
 
 
+def machine_name() -> str:
+    """This machine in words: its CPU, cores and accelerator."""
+    return f"{cpu_name()}, {os.cpu_count()} cores, {accelerator()}"
+
+
 def machine_line(command: str, version: str, machine: str | None = None, day: str | None = None) -> str:
     """The line above every table: where, when (`day`: the measurement's, default today), which commit, how."""
-    machine = machine or f"{cpu_name()}, {os.cpu_count()} cores, {accelerator()}"
+    machine = machine or machine_name()
     return f"Machine: {machine} · date {day or date.today()} · commit {version} · command: `{command}`"
 
 

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import ROOT, SHARED, accelerator, code_version, read_saved, save_results, write_section
+from common import ROOT, SHARED, code_version, machine_name, read_saved, save_results, write_section
 
 from toolkit.decision.confidence import Confidence
 from toolkit.decision.labels import severe_argmax
 from toolkit.decision.risk_coverage import coverage_at_accuracy
-from toolkit.manifest import cpu_name
 from toolkit.metrics.plots import plot_risk_coverage
 from toolkit.pipeline import RunRequest, run
 
@@ -280,11 +278,6 @@ def main() -> None:
     print(text)
     if args.write:
         write_section("deferral", "Defer when unsure: coverage at the deferral targets", text)
-
-
-def machine_name() -> str:
-
-    return f"{cpu_name()}, {os.cpu_count()} cores, {accelerator()}"
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from toolkit.decision.cascade import Cascade
 from toolkit.decision.evaluation import DeferralInputs, evaluate_cascade
 from toolkit.decision.scope import ScopeModel
 from toolkit.decision.serving import CascadeModels, CombineFn, StudentFn, TeachersFn, time_cascade
-from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers
+from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers, teacher_probs
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
 
 SCOPE_FILE = "scope.json"
@@ -26,7 +26,8 @@ def ensemble_servable(config: PackConfig) -> bool:
     return config.deferral.ensemble and not any(t.kind in API_TEACHER_KINDS for t in config.teachers)
 
 
-def _fields(frame: pd.DataFrame, config: PackConfig) -> pd.DataFrame | None:
+def field_columns(frame: pd.DataFrame, config: PackConfig) -> pd.DataFrame | None:
+    """The pack's structured fields present in `frame` (None when it has none): what the scope check reads."""
     names = [f.name for f in config.columns.fields if f.name in frame.columns]
     return frame[names] if names else None
 
@@ -34,7 +35,9 @@ def _fields(frame: pd.DataFrame, config: PackConfig) -> pd.DataFrame | None:
 def fit_scope(ctx: RunContext) -> ScopeModel:
     """The scope model of the training split; also written to `report/scope.json` (plain JSON, no code)."""
     train = pd.read_parquet(ctx.path("data", "train.parquet"))
-    scope = ScopeModel.fit(train["text"].astype(str).tolist(), _fields(train, ctx.config), ctx.config.deferral.scope)
+    scope = ScopeModel.fit(
+        train["text"].astype(str).tolist(), field_columns(train, ctx.config), ctx.config.deferral.scope
+    )
     path = ctx.path("report", SCOPE_FILE)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(scope.to_dict()), encoding="utf-8")
@@ -49,7 +52,7 @@ def load_scope(ctx: RunContext) -> ScopeModel:
 
 def scope_reasons(ctx: RunContext, scope: ScopeModel, split: str) -> list[str | None]:
     frame = pd.read_parquet(ctx.path("data", f"{split}.parquet"))
-    return scope.reasons(frame["text"].astype(str).tolist(), _fields(frame, ctx.config))
+    return scope.reasons(frame["text"].astype(str).tolist(), field_columns(frame, ctx.config))
 
 
 def deferral_inputs(ctx: RunContext, scope: ScopeModel, seed: int | None = None) -> DeferralInputs:
@@ -59,7 +62,7 @@ def deferral_inputs(ctx: RunContext, scope: ScopeModel, seed: int | None = None)
     ensemble = load_probs(ctx.path("teachers", "ensemble", "probs.npz")) if servable else None
     teachers = None
     if servable:
-        stored = [load_probs(ctx.path("teachers", t.name, "probs.npz")) for t in config.teachers]
+        stored = teacher_probs(ctx)
         teachers = {split: [p[split] for p in stored] for split in JUDGED}
     return DeferralInputs(
         config=config,
@@ -112,7 +115,7 @@ def cascade_latency(ctx: RunContext, cascade: Cascade, scope: ScopeModel, studen
         cascade_models(ctx, student_fn),
         test["input"].tolist(),
         test["text"].astype(str).tolist(),
-        _fields(test, ctx.config),
+        field_columns(test, ctx.config),
         scope,
         ctx.config.deferral.latency_texts,
     )

@@ -103,7 +103,11 @@ def time_cascade(
         "student": lambda i: models.student(one(i)[0]),
     }
     if models.teachers is not None and models.combine is not None:
-        runs["ensemble"] = lambda i: models.combine(models.teachers(one(i)[0], one(i)[2]))
+        def ensemble(i: int) -> np.ndarray:
+            inputs_i, _, fields_i = one(i)
+            return models.combine(models.teachers(inputs_i, fields_i))
+
+        runs["ensemble"] = ensemble
     for name, call in runs.items():
         times = timed(call)
         out[name] = {"mean_ms": round(float(np.mean(times)), 3), "p50_ms": round(float(np.median(times)), 3)}

@@ -93,7 +93,7 @@ def _cascade_on(saved: SavedModel, frame, config: PackConfig, y: np.ndarray, res
     """The run's cascade (thresholds, label sets and scope as the evaluate stage tuned them) on the new rows."""
     from toolkit.decision.cascade import Cascade
     from toolkit.decision.evaluation import decisions_report
-    from toolkit.decision.from_run import cascade_models, load_scope
+    from toolkit.decision.from_run import cascade_models, field_columns, load_scope
     from toolkit.decision.serving import run_cascade
     from toolkit.decision.words import deferral_sentence
     from toolkit.run_context import open_run
@@ -103,13 +103,12 @@ def _cascade_on(saved: SavedModel, frame, config: PackConfig, y: np.ndarray, res
     if not stored:
         return None
     ctx = open_run(saved.run_dir, log=lambda _: None)
-    fields = [f.name for f in config.columns.fields if f.name in frame.columns]
     decided = run_cascade(
         Cascade.from_dict(stored["cascade"]),
         cascade_models(ctx),
         frame["input"].tolist(),
         frame["text"].astype(str).tolist(),
-        frame[fields] if fields else None,
+        field_columns(frame, config),
         load_scope(ctx),
     )
     test, targets = decisions_report(config, y, decided.decisions, resamples=resamples)
