@@ -77,6 +77,8 @@ def tiny_overrides(model_dir: Path) -> dict:
         "student.model": str(model_dir),
         "student.max_length": 64,
         "distill.epochs": 1,
+        "recipe_search.variants": [],  # the recipe and the fine-tune baseline; tests of selection add variants
+        "recipe_search.min_steps": 0,
         "filter.enabled": False,  # tests that exercise the filter stage add `tiny_filter_overrides()`
         "compress.enabled": False,  # ... and the compress stage `tiny_compress_overrides()`
     }

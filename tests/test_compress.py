@@ -18,8 +18,9 @@ from toolkit.compress.heads import choose_heads, head_gates, head_importance, pr
 from toolkit.compress.quantize import export_onnx, load_int8, quantize_int8, quantize_onnx_int8, save_int8
 from toolkit.compress.runtime import load_variant
 from toolkit.decision.cascade import Cascade
+from toolkit.distill.stage import save_student
 from toolkit.errors import DataError
-from toolkit.pipeline import RunRequest, compress_run, run, save_student
+from toolkit.pipeline import RunRequest, compress_run, run
 from toolkit.predict import Predictor, predict_file
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits
 

@@ -51,6 +51,7 @@ def test_metrics_cover_every_model_and_class(tiny_run) -> None:
         "ensemble_weighted",
         "ensemble_confidence",
         "ensemble_routing",
+        "finetune_baseline",
         "student",
     }
     for entry in models.values():

@@ -209,6 +209,47 @@ class DistillSpec(StrictModel):
     length_bucketing: bool = False
 
 
+class RecipeVariant(StrictModel):
+    """One more recipe tried on validation: dotted overrides of `student.` / `distill.` keys."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    overrides: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _student_or_distill_keys(self) -> RecipeVariant:
+        wrong = [key for key in self.overrides if not key.startswith(("student.", "distill."))]
+        if wrong:
+            raise ValueError(f"recipe variant {self.name}: {wrong} are not `student.` or `distill.` keys")
+        return self
+
+
+DEFAULT_RECIPE_VARIANTS = [  # the plain fine-tune's learning rate for full fine-tuning, so distillation is the change
+    RecipeVariant(name="full", overrides={"student.lora": None, "distill.learning_rate": 5e-5}),
+    RecipeVariant(
+        name="full_soft",
+        overrides={
+            "student.lora": None,
+            "distill.learning_rate": 5e-5,
+            "distill.alpha": 0.2,
+            "distill.temperature": 4.0,
+        },
+    ),
+    RecipeVariant(name="soft", overrides={"distill.alpha": 0.2, "distill.temperature": 4.0}),
+]
+
+
+class RecipeSearchSpec(StrictModel):
+    """Recipe selection on validation (toolkit/distill/selection.py): the pack's recipe, the plain fine-tune
+    baseline, these variants, then the best of them without each kind of filter sample; test never chooses."""
+
+    enabled: bool = True
+    variants: list[RecipeVariant] = DEFAULT_RECIPE_VARIANTS
+    budget: float = Field(default=4.0, ge=0.0)  # the candidates after the first two: at most this x the recipe's time
+    min_steps: int = Field(default=600, ge=0)  # epochs raised so that a candidate may take this many steps ...
+    max_epochs: float = Field(default=30.0, gt=0.0)  # ... up to this many; early stopping ends it sooner
+    finetune_learning_rate: float = Field(default=5e-5, gt=0.0, lt=1.0)  # the plain fine-tune baseline's
+
+
 class SplitSpec(StrictModel):
     validation: float = Field(default=0.15, gt=0.0, lt=0.5)
     test: float = Field(default=0.15, gt=0.0, lt=0.5)
@@ -335,6 +376,7 @@ class FastSpec(StrictModel):
     ppo_episodes: int = Field(default=160, ge=1)
     generated_samples: int = Field(default=256, ge=0)
     latency_texts: int = Field(default=100, ge=8)
+    recipe_variants: int = Field(default=0, ge=0)  # variants tried under --fast (the fine-tune baseline always is)
 
 
 class LabelSetSpec(StrictModel):
@@ -415,6 +457,7 @@ class PackConfig(StrictModel):
     ensemble: EnsembleSpec = EnsembleSpec()
     student: StudentSpec = StudentSpec()
     distill: DistillSpec = DistillSpec()
+    recipe_search: RecipeSearchSpec = RecipeSearchSpec()
     split: SplitSpec = SplitSpec()
     filter: FilterSpec = FilterSpec()
     compress: CompressSpec = CompressSpec()

@@ -18,35 +18,35 @@ PosixPath('runs/finance_risk/report/report.md')
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from peft import PeftModel
 from sklearn.model_selection import train_test_split
 from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from toolkit.compress.stage import adapter_base_needed, run_compress
+from toolkit.compress.stage import run_compress
 from toolkit.config import FastSpec, FilterSpec, PackConfig, apply_overrides
+from toolkit.data.column_map import INPUT_CONTRACT, input_contract, read_input_contract
 from toolkit.data.loading import read_table
 from toolkit.data.splits import SPLITS, split_frame
 from toolkit.data.validation import validate_frame
 from toolkit.decision.evaluation import add_selective_entries
 from toolkit.decision.from_run import cascade_report, deferral_inputs, fit_scope
 from toolkit.decision.words import deferral_sentence
-from toolkit.distill.fit import Split, remove_checkpoints
-from toolkit.distill.recipe import phases_record, recipe_phases, run_recipe
-from toolkit.distill.student import build_student, trainable_parameters
+from toolkit.distill.fit import Split
+from toolkit.distill.selection import FINETUNE
+from toolkit.distill.stage import filter_feeds_distill, run_distill
 from toolkit.distributed import barrier, is_main_process, process_share
 from toolkit.errors import ConfigError, DataError
 from toolkit.filtering.stage import resource_paths, run_filter
 from toolkit.manifest import Manifest, environment_versions, file_digest, fingerprint, machine_summary, now
+from toolkit.metrics.baselines import FINETUNE_BASELINE, baseline_names, versus_baselines
 from toolkit.metrics.classification import check_targets, classification_metrics, majority_probabilities
 from toolkit.metrics.evaluation import evaluate_model
 from toolkit.metrics.html_report import write_html_report
@@ -57,7 +57,6 @@ from toolkit.run_context import Log, RunContext, fit_rules, load_probs, load_spl
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import label_texts
-from toolkit.transformer_models import load_tokenizer, predict_proba
 
 
 @dataclass(frozen=True)
@@ -184,6 +183,10 @@ def stage_data(ctx: RunContext) -> dict:
     """Validate the user's file, render inputs, split; write parquet splits and the validation report."""
     frame, report, config = validate_frame(read_table(ctx.data_path), ctx.config, ctx.data_path)
     ctx.path("data").mkdir(parents=True, exist_ok=True)
+    contract = ctx.path("data", INPUT_CONTRACT)
+    contract.unlink(missing_ok=True)
+    if config.columns.fields != ctx.config.columns.fields:  # `*=fields` typed the table's columns: keep the types
+        contract.write_text(json.dumps(input_contract(config)), encoding="utf-8")
     (ctx.path("data", "validation_report.json")).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     report.raise_if_errors()
     parts = split_frame(
@@ -222,7 +225,14 @@ def _fit_teacher(ctx: RunContext, spec, splits: dict[str, Split], fit_key: str):
     folder = ctx.path("teachers", spec.name)
     marker = folder / "fitted.json"
     set_seed(ctx.seed)
-    teacher = build_teacher(spec, ctx.labels, seed=ctx.seed, max_length=ctx.config.student.max_length, pack=ctx.pack)
+    teacher = build_teacher(
+        spec,
+        ctx.labels,
+        seed=ctx.seed,
+        max_length=ctx.config.student.max_length,
+        pack=ctx.pack,
+        fields=ctx.config.columns.fields,
+    )
     fitted_before = marker.is_file() and json.loads(marker.read_text())["key"] == fit_key
     barrier()  # every process decided before the main one writes the marker
     if fitted_before:
@@ -319,102 +329,6 @@ def combine_teachers(ctx: RunContext, per_teacher: list[dict[str, np.ndarray]], 
     return {method: ({n: rule.combine(on[n]) for n in SPLITS}, details[method]) for method, rule in rules.items()}
 
 
-def save_student(folder: Path, model: Any, tokenizer: Any, phases: list[str]) -> Any:
-    """Write the trained student: `adapter/` (+ `adapter_base/` when a phase merged mid-way) for a LoRA student,
-    always `merged/`; returns the merged model. What an earlier recipe left is removed first: a full fine-tune
-    after a LoRA run must not leave the old adapter for the compress stage to merge."""
-    for stale in ("adapter", "adapter_base", "merged"):
-        shutil.rmtree(folder / stale, ignore_errors=True)
-    if isinstance(model, PeftModel):
-        model.save_pretrained(folder / "adapter")
-        base = adapter_base_needed(model, phases)
-        if base is not None:
-            base.save_pretrained(folder / "adapter_base")
-        model = model.merge_and_unload()
-    model.save_pretrained(folder / "merged")
-    tokenizer.save_pretrained(folder / "merged")
-    return model
-
-
-def stage_distill(ctx: RunContext) -> dict:
-    """Train the student through the recipe's phases on gold labels + the ensemble's soft targets; save the
-    adapter (LoRA), the merged model, the phases and the per-step temperature / α trace."""
-    splits = {name: load_split(ctx, name) for name in SPLITS}
-    soft = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
-    spec = ctx.config.student
-    set_seed(ctx.seed)
-    tokenizer = load_tokenizer(spec.model)
-    student = build_student(spec, ctx.labels)
-    trainable, total = trainable_parameters(student)
-    recipe = ctx.config.distill
-    schedule = recipe.temperature_schedule
-    temperature = f"T {schedule.kind} {schedule.start:g}->{schedule.end:g}" if schedule else f"T={recipe.temperature}"
-    ctx.log(
-        f"student {spec.model}{f' (layers {spec.keep_layers})' if spec.keep_layers else ''}: {trainable:,} of "
-        f"{total:,} parameters trainable ({'LoRA r=' + str(spec.lora.r) if spec.lora else 'full fine-tuning'}), "
-        f"{temperature}, alpha={recipe.alpha}"
-    )
-    model, phases, history = run_recipe(
-        ctx.config,
-        student,
-        tokenizer,
-        training_split(ctx, replace(splits["train"], teacher_probs=soft["train"])),
-        replace(splits["validation"], teacher_probs=soft["validation"]),
-        ctx.path("student", "training"),
-        ctx.seed,
-        teacher_model_dir=lambda name: ctx.path("teachers", name, "model"),
-        log=ctx.log,
-    )
-    if not is_main_process():  # every process trained (DDP); the main one writes the results
-        return {}
-    model = save_student(ctx.path("student"), model, tokenizer, [p.name for p in recipe_phases(ctx.config)])
-    probs = {name: predict_proba(model, tokenizer, split.texts, spec.max_length) for name, split in splits.items()}
-    np.savez_compressed(ctx.path("student", "probs.npz"), **probs)
-    ctx.path("student", "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
-    ctx.path("student", "phases.json").write_text(json.dumps(phases_record(phases), indent=2), encoding="utf-8")
-    schedules = {
-        p.name: json.loads((p / "schedule.json").read_text())
-        for p in sorted(ctx.path("student", "training").glob("*-*"))
-        if (p / "schedule.json").is_file()
-    }
-    ctx.path("student", "schedule.json").write_text(json.dumps(schedules), encoding="utf-8")
-    for folder in ctx.path("student", "training").glob("*-*"):
-        remove_checkpoints(folder)
-    return {"trainable_parameters": trainable, "total_parameters": total, "phases": phases_record(phases)}
-
-
-def filter_feeds_distill(config: PackConfig) -> bool:
-    spec = config.filter
-    return spec.enabled and (spec.use_for_distill or spec.label_issues.drop)
-
-
-def training_split(ctx: RunContext, train: Split) -> Split:
-    """The student's training rows: the train split, without the rows flagged as label issues when the user
-    asked for that (`filter.label_issues.drop`), plus the filter's kept samples labeled by the ensemble."""
-    spec = ctx.config.filter
-    if not filter_feeds_distill(ctx.config):
-        return train
-    texts, labels, probs = list(train.texts), np.asarray(train.labels), train.teacher_probs
-    if spec.label_issues.drop:
-        issues = pd.read_csv(ctx.path("filter", "label_issues.csv"))
-        flagged = set(issues.loc[issues["split"] == "train", "row"])
-        rows = pd.read_parquet(ctx.path("data", "train.parquet"), columns=["row"])["row"]
-        keep = ~rows.isin(flagged).to_numpy()
-        texts, labels, probs = [t for t, k in zip(texts, keep, strict=True) if k], labels[keep], probs[keep]
-        ctx.log(
-            f"distill: {int((~keep).sum())} training rows flagged as label issues left out (filter.label_issues.drop)"
-        )
-    if spec.use_for_distill:
-        kept = pd.read_parquet(ctx.path("filter", "kept.parquet"))
-        if len(kept):
-            index = {label: k for k, label in enumerate(ctx.labels)}
-            texts += kept["input"].tolist()
-            labels = np.concatenate([labels, kept["label"].map(index).to_numpy()])
-            probs = np.concatenate([probs, kept[[f"p_{label}" for label in ctx.labels]].to_numpy()])
-        ctx.log(f"distill: {len(kept)} filtered samples added to {len(train.texts)} training rows")
-    return Split(texts, labels, teacher_probs=probs)
-
-
 def stage_evaluate(ctx: RunContext) -> dict:
     """Metrics for the majority baseline, every teacher, the ensemble and the student; report files."""
     splits = {name: load_split(ctx, name) for name in SPLITS}
@@ -433,8 +347,16 @@ def stage_evaluate(ctx: RunContext) -> dict:
             f"ensemble ({role}){used}",
             load_probs(ctx.path("teachers", f"ensemble_{method}", "probs.npz")),
         )
+    selection = _read_json(ctx.path("student", "selection.json"))
+    finetune = ctx.path("student", "candidates", FINETUNE, "probs.npz")
+    if finetune.is_file():
+        sources[FINETUNE_BASELINE] = (
+            f"baseline: plain fine-tune of {ctx.config.student.model} on gold labels",
+            load_probs(finetune),
+        )
+    chosen = next((c for c in selection["candidates"] if c["name"] == selection["chosen"]), None) if selection else None
     sources["student"] = (
-        "student (LoRA)" if ctx.config.student.lora else "student",
+        f"student, deployed: {chosen['name']} ({chosen['description']})" if chosen else "student",
         load_probs(ctx.path("student", "probs.npz")),
     )
     hook = ctx.pack.hook("metrics") if ctx.pack.has_hook("metrics") else None
@@ -461,6 +383,14 @@ def stage_evaluate(ctx: RunContext) -> dict:
         "targets": models["student"]["policy"]["targets"],
         "targets_at_argmax": check_targets(models["student"]["test"], ctx.config.targets),
         "reference_accuracy": reference,
+        "selection": selection,
+        "versus_baselines": versus_baselines(
+            {name: probs for name, (_, probs) in sources.items()},
+            {"validation": y_val, "test": y_test},
+            baseline_names(ctx.config, sources),
+            ctx.labels,
+            seed=ctx.seed,
+        ),
     }
     if ctx.config.deferral.enabled:
         _, payload["deferral"] = cascade_report(ctx, deferral, scope, sources["student"][1])
@@ -477,6 +407,10 @@ def stage_evaluate(ctx: RunContext) -> dict:
     if "deferral" in payload:
         ctx.log(f"  cascade: {payload['deferral']['sentence']}")
     return {"student_test_macro_f1": models["student"]["test"]["macro_f1"]}
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 # ------------------------------------------------------------------------------------------------- driver
@@ -530,6 +464,9 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         teachers,
         c.student.model_dump(mode="json"),
         c.distill.model_dump(mode="json"),
+        c.recipe_search.model_dump(mode="json"),
+        c.critical_label,  # the primary metric may be its recall, which picks checkpoints and candidates
+        c.fast.recipe_variants if ctx.fast else None,
         [filter_, c.filter.use_for_distill, c.filter.label_issues.drop] if filter_feeds_distill(c) else None,
     )
     evaluate = fingerprint(
@@ -602,7 +539,7 @@ def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunR
         "data": lambda: stage_data(ctx),
         "teachers": lambda: stage_teachers(ctx, fingerprints["teachers"]),
         "filter": lambda: stage_filter(ctx, fingerprints["filter"]),
-        "distill": lambda: stage_distill(ctx),
+        "distill": lambda: run_distill(ctx, fingerprints["distill"]),
         "evaluate": lambda: stage_evaluate(ctx),
         "compress": lambda: run_compress(ctx, fingerprints["compress"]),
     }
@@ -614,17 +551,28 @@ def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunR
             continue
         if ctx.manifest.stage_is_current(name, fingerprints[name]):
             ctx.log(f"[{name}] unchanged since the last run, skipped")
-            continue
-        ctx.log(f"[{name}] running")
-        started = time.perf_counter()
-        # under accelerate / torchrun every process trains and labels; data and evaluation run once
-        details = stage() if main or name not in MAIN_PROCESS_STAGES else {}
-        barrier()
-        if main:
-            ctx.manifest.record_stage(name, fingerprints[name], time.perf_counter() - started, **details)
+        else:
+            ctx.log(f"[{name}] running")
+            started = time.perf_counter()
+            # under accelerate / torchrun every process trains and labels; data and evaluation run once
+            details = stage() if main or name not in MAIN_PROCESS_STAGES else {}
+            barrier()
+            if main:
+                ctx.manifest.record_stage(name, fingerprints[name], time.perf_counter() - started, **details)
+        if name == "data":
+            _adopt_input_contract(ctx)
     metrics_path = ctx.path("report", "metrics.json")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else None
     return RunResult(run_dir=ctx.run_dir, report_path=ctx.path("report", "report.md"), metrics=metrics)
+
+
+def _adopt_input_contract(ctx: RunContext) -> None:
+    """The fields the data stage typed (`*=fields`) become part of the run's config for every later stage."""
+    contract = ctx.path("data", INPUT_CONTRACT)
+    if contract.is_file():
+        ctx.config = read_input_contract(ctx.config, contract)
+        if is_main_process():
+            ctx.manifest.update(config=ctx.config.model_dump(mode="json"))
 
 
 def compress_run(

@@ -79,7 +79,9 @@ def restore_teachers(ctx: RunContext) -> list[Teacher]:
     teachers = []
     for spec in ctx.config.teachers:
         max_length = ctx.config.student.max_length
-        teacher = build_teacher(spec, ctx.labels, seed=ctx.seed, max_length=max_length, pack=ctx.pack)
+        teacher = build_teacher(
+            spec, ctx.labels, seed=ctx.seed, max_length=max_length, pack=ctx.pack, fields=ctx.config.columns.fields
+        )
         teacher.load(ctx.path("teachers", spec.name))
         teachers.append(teacher)
     return teachers

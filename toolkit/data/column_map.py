@@ -2,15 +2,19 @@
 
 --map "chiefcomplaint=text,acuity=label,subject_id=group,o2sat=spo2"
 --map "*=text,risk=label"           (a table with no free text: every other column rendered as `name: value`)
+--map "note=text,risk=label,*=fields"   (every other column a typed field: numeric or categorical, for the
+                                         tabular teacher, rendered before the free text)
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from toolkit.config import COLUMN_ROLES, PackConfig
+from toolkit.config import COLUMN_ROLES, FieldSpec, PackConfig, RenderSpec, validate_pack_config
 from toolkit.errors import ConfigError, DataError
 
 EVERY_OTHER_COLUMN = "*"
@@ -62,27 +66,33 @@ def apply_input_map(raw: pd.DataFrame, config: PackConfig, source: str) -> tuple
     field_names = [f.name for f in config.columns.fields]
     pack_columns = {config.columns.text, config.columns.label, *field_names}
     allowed = sorted(set(COLUMN_ROLES) | pack_columns)
+    notes: list[str] = []
     for user_column, target in mapping.items():
         if user_column != EVERY_OTHER_COLUMN and user_column not in raw.columns:
             raise DataError(
                 f"{source}: column map names column {user_column!r}, which is not in the file; "
                 f"columns found: {list(raw.columns)}"
             )
-        if target not in allowed:
+        if target not in allowed and user_column != EVERY_OTHER_COLUMN:
             raise ConfigError(
                 f"column map {user_column}={target}: {target!r} is neither a role nor a column of the "
                 f"{config.name} pack; allowed: {', '.join(allowed)}"
             )
     if EVERY_OTHER_COLUMN in mapping:
-        if mapping[EVERY_OTHER_COLUMN] != "text":
-            raise ConfigError(f"column map *={mapping[EVERY_OTHER_COLUMN]}: `*` can only map to text")
-        del mapping[EVERY_OTHER_COLUMN]
+        every = mapping.pop(EVERY_OTHER_COLUMN)
+        if every not in ("text", "fields"):
+            raise ConfigError(f"column map *={every}: `*` maps to `text` or `fields`")
+        if every == "fields":
+            config = with_typed_fields(raw, config, [c for c in raw.columns if c not in mapping])
+            mapping = dict(config.input_map.columns)
+            pack_columns |= {f.name for f in config.columns.fields}
+            allowed = sorted(set(COLUMN_ROLES) | pack_columns)
+            notes.append("`*=fields`: " + ", ".join(f"{f.name} ({f.type})" for f in config.columns.fields))
         for column in raw.columns:
             mapping.setdefault(column, "text")
 
     text_sources = [c for c, t in mapping.items() if t in ("text", config.columns.text)]
     out = pd.DataFrame(index=raw.index)
-    notes = []
     if len(text_sources) > 1:
         out[config.columns.text] = [
             "; ".join(
@@ -109,3 +119,54 @@ def apply_input_map(raw: pd.DataFrame, config: PackConfig, source: str) -> tuple
             out[column] = raw[column]
     columns = config.columns.model_copy(update=updates)
     return out, config.model_copy(update={"columns": columns}), notes
+
+
+NUMERIC_SHARE = 0.95  # a column whose filled values are numbers this often is numeric; the rest are categories
+
+
+def typed_field(name: str, values: pd.Series) -> FieldSpec:
+    """A numeric (int / float) or categorical field for one table column, from its values.
+
+    >>> typed_field("age", pd.Series(["31", "45", None])).type, typed_field("job", pd.Series(["A1", "A2"])).type
+    ('int', 'category')
+    """
+    filled = values.dropna()
+    filled = filled[filled.astype(str).str.strip() != ""]
+    numbers = pd.to_numeric(filled, errors="coerce")
+    if len(filled) and numbers.notna().mean() >= NUMERIC_SHARE:
+        integral = bool((numbers.dropna() % 1 == 0).all())
+        return FieldSpec(name=name, type="int" if integral else "float", required=False)
+    return FieldSpec(name=name, type="category", required=False)
+
+
+def with_typed_fields(raw: pd.DataFrame, config: PackConfig, columns: list[str]) -> PackConfig:
+    """`*=fields`: each of `columns` becomes a typed field of the config, mapped explicitly by name, so that the
+    types found in the training file hold for every later file (predict never guesses again). Fields are
+    rendered before a long free text then, so that truncation cannot cut them off."""
+    known = {f.name for f in config.columns.fields}
+    added = [typed_field(c, raw[c]) for c in columns if c not in known]
+    mapping = {k: v for k, v in config.input_map.columns.items() if k != EVERY_OTHER_COLUMN}
+    mapping.update({f.name: f.name for f in added})
+    render = config.render
+    if render.template == RenderSpec().template:
+        render = render.model_copy(update={"template": "{fields} | {text}"})
+    return config.model_copy(
+        update={
+            "columns": config.columns.model_copy(update={"fields": [*config.columns.fields, *added]}),
+            "input_map": config.input_map.model_copy(update={"columns": mapping}),
+            "render": render,
+        }
+    )
+
+
+INPUT_CONTRACT = "input_contract.json"  # in data/: the columns, input map and rendering that `*=fields` fixed
+
+
+def input_contract(config: PackConfig) -> dict:
+    return {key: getattr(config, key).model_dump(mode="json") for key in ("columns", "input_map", "render")}
+
+
+def read_input_contract(config: PackConfig, path: Path) -> PackConfig:
+    """`config` with the columns, input map and rendering a run's data stage fixed (plain JSON, no code)."""
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    return validate_pack_config({**config.model_dump(mode="json"), **stored}, str(path))

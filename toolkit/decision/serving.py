@@ -103,6 +103,7 @@ def time_cascade(
         "student": lambda i: models.student(one(i)[0]),
     }
     if models.teachers is not None and models.combine is not None:
+
         def ensemble(i: int) -> np.ndarray:
             inputs_i, _, fields_i = one(i)
             return models.combine(models.teachers(inputs_i, fields_i))

@@ -466,7 +466,9 @@ def _out_of_fold_train(ctx: RunContext, splits: dict[str, Split]) -> np.ndarray:
         for fold, (fit_idx, held_idx) in enumerate(
             StratifiedKFold(folds, shuffle=True, random_state=ctx.seed).split(np.zeros(len(y)), y)
         ):
-            teacher = build_teacher(spec, ctx.labels, ctx.seed, ctx.config.student.max_length, pack=ctx.pack)
+            teacher = build_teacher(
+                spec, ctx.labels, ctx.seed, ctx.config.student.max_length, ctx.pack, ctx.config.columns.fields
+            )
             teacher.fit(_subset(train, fit_idx), validation, ctx.path("filter", "oof", spec.name, str(fold)))
             held = _subset(train, held_idx)
             oof[held_idx] = teacher.predict_proba(held.texts, held.rows)

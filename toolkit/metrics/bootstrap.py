@@ -56,3 +56,37 @@ def bootstrap_intervals(
         key: {"low": float(np.percentile(values, tail)), "high": float(np.percentile(values, 100 - tail))}
         for key, values in samples.items()
     }
+
+
+def paired_difference(
+    y_true: Sequence[int],
+    pred_a: Sequence[int],
+    pred_b: Sequence[int],
+    label_names: Sequence[str],
+    figure: str = "macro_f1",
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """`figure` of a minus that of b on the same rows, with a percentile interval from resampling the rows once
+    for both (paired: the rows' difficulty cancels out).
+
+    >>> d = paired_difference([0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 1, 0], ["a", "b"])
+    >>> round(d["difference"], 3), d["low"] <= d["difference"] <= d["high"]
+    (0.267, True)
+    """
+    y_true, pred_a, pred_b = np.asarray(y_true), np.asarray(pred_a), np.asarray(pred_b)
+    n_classes = len(label_names)
+
+    def value(rows: np.ndarray, predicted: np.ndarray) -> float:
+        return confusion_figures(confusion(y_true[rows], predicted[rows], n_classes), label_names)[figure]
+
+    every = np.arange(len(y_true))
+    draws = np.random.default_rng(seed).integers(0, len(y_true), size=(resamples, len(y_true)))
+    samples = [value(rows, pred_a) - value(rows, pred_b) for rows in draws]
+    tail = (1.0 - level) / 2 * 100
+    return {
+        "difference": value(every, pred_a) - value(every, pred_b),
+        "low": float(np.percentile(samples, tail)),
+        "high": float(np.percentile(samples, 100 - tail)),
+    }

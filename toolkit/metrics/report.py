@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from toolkit.decision.report import deferral_markdown
+from toolkit.metrics.baselines import baseline_markdown
 
 METRICS_SCHEMA_VERSION = 3
 
@@ -31,6 +32,10 @@ SCHEMA = """metrics.json, schema_version 3 (keys added later never change the me
     targets_at_argmax[{target, bound, limit, value, status}]
     filter{reward_model, ppo, candidates, label_issues}   when the filter stage fed the student
     reference_accuracy{model, accuracy}   the best full-coverage test accuracy, for coverage_at_reference_accuracy
+    selection                            student/selection.json: every candidate recipe's validation figures and
+                                         seconds, `chosen`, `baseline_chosen` (the plain fine-tune won)
+    versus_baselines[{baseline, validation{student, baseline}, test{student, baseline},
+                      test_difference{difference, low, high}, verdict}]   macro F1, student − baseline, paired 95% CI
     deferral (schema 3):                 the student -> ensemble -> person cascade (toolkit/decision)
         sentence                         the result in the pack's words
         cascade{student{score, temperature, threshold}, ensemble{...} | None, label_sets{student, ensemble,
@@ -157,6 +162,8 @@ def render_report(payload: dict) -> str:
                 f"| {interval_text(t['interval'])} "
                 f"| **{t['status']}** | {'yes' if t['robust'] else 'no'} |"
             )
+    if payload.get("selection") or payload.get("versus_baselines"):
+        lines += ["", *baseline_markdown(payload.get("selection"), payload.get("versus_baselines", []))]
     if payload.get("deferral"):
         lines += ["", *deferral_markdown(payload, payload["deferral"]["sentence"])]
     if payload.get("filter"):

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from toolkit.config import TeacherSpec
+from toolkit.config import FieldSpec, TeacherSpec
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
 from toolkit.packs import Pack
@@ -55,9 +55,15 @@ TEACHER_KINDS = ("sklearn", "tabular", "hf", "llm", "openai", "rules")
 
 
 def build_teacher(
-    spec: TeacherSpec, label_names: Sequence[str], seed: int, max_length: int, pack: Pack | None = None
+    spec: TeacherSpec,
+    label_names: Sequence[str],
+    seed: int,
+    max_length: int,
+    pack: Pack | None = None,
+    fields: Sequence[FieldSpec] | None = None,
 ) -> Teacher:
-    """A teacher from its config entry, e.g. `{name: tfidf_lr, kind: sklearn}`; rule teachers use `pack`'s hook."""
+    """A teacher from its config entry, e.g. `{name: tfidf_lr, kind: sklearn}`; rule teachers use `pack`'s hook,
+    tabular ones read `fields` (default: the pack's; a run passes its own, which `*=fields` may have added to)."""
     from toolkit.teachers.hf import HFTeacher
     from toolkit.teachers.llm import LLMTeacher
     from toolkit.teachers.openai_api import OpenAITeacher
@@ -79,8 +85,8 @@ def build_teacher(
         options["score"] = pack.hook("rules")
     if spec.kind in ("llm", "openai") and pack is not None:
         options.setdefault("label_descriptions", [label.description for label in pack.config.labels])
-    if spec.kind == "tabular" and pack is not None:
-        options.setdefault("fields", pack.config.columns.fields)
+    if spec.kind == "tabular" and (fields is not None or pack is not None):
+        options.setdefault("fields", list(fields) if fields is not None else pack.config.columns.fields)
     try:
         return kinds[spec.kind](
             name=spec.name, label_names=list(label_names), seed=seed, max_length=max_length, **options

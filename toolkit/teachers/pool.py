@@ -54,7 +54,12 @@ def label_pool(run_dir: Path, teacher_name: str, input_path: Path, show_progress
     texts = frame["input"].tolist()
     rows = frame[[f.name for f in mapped.columns.fields if f.name in frame.columns]]
     teacher = build_teacher(
-        specs[teacher_name], config.label_names, seed=manifest["seed"], max_length=config.student.max_length, pack=pack
+        specs[teacher_name],
+        config.label_names,
+        seed=manifest["seed"],
+        max_length=config.student.max_length,
+        pack=pack,
+        fields=config.columns.fields,
     )
     teacher.load(folder)
     cache = TeacherCache(run_dir / "teachers" / "cache.sqlite")

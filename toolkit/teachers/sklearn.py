@@ -19,9 +19,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from toolkit.config import FieldSpec
 from toolkit.distill.fit import Split
@@ -114,7 +115,11 @@ class TabularTeacher(_SklearnTeacher):
         learning_rate: float = 0.05,
         max_leaf_nodes: int = 15,
         class_weight: str | None = "balanced",
+        model: str = "gbm",  # or "linear": one-hot categories + scaled numbers into logistic regression
+        C: float = 1.0,  # noqa: N803 - the linear model's inverse regularisation, scikit-learn's name
     ) -> None:
+        if model not in ("gbm", "linear"):
+            raise ConfigError(f"teachers.{name}.options.model: {model!r} is not allowed; allowed: gbm, linear")
         if not fields:
             raise ConfigError(f"teachers.{name}: a tabular teacher needs the pack's structured fields (columns.fields)")
         self.name = name
@@ -127,6 +132,8 @@ class TabularTeacher(_SklearnTeacher):
             "learning_rate": learning_rate,
             "max_leaf_nodes": max_leaf_nodes,
             "class_weight": class_weight,
+            "model": model,
+            "C": C,
         }
         self.pipeline = self._pipeline(self.fields)
         self._data = ""
@@ -134,9 +141,18 @@ class TabularTeacher(_SklearnTeacher):
     def _pipeline(self, fields: list[FieldSpec]) -> Pipeline:
         categories = [f.name for f in fields if f.type == "category"]
         numbers = [f.name for f in fields if f.type != "category"]
+        o = self.options
+        if o["model"] == "linear":
+            encode = ColumnTransformer(
+                [
+                    ("categories", OneHotEncoder(handle_unknown="ignore"), categories),
+                    ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), numbers),
+                ]
+            )
+            linear = LogisticRegression(C=o["C"], class_weight=o["class_weight"], max_iter=3000)
+            return Pipeline([("encode", encode), ("linear", linear)])
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
         encode = ColumnTransformer([("categories", encoder, categories), ("numbers", "passthrough", numbers)])
-        o = self.options
         gbm = HistGradientBoostingClassifier(
             max_iter=o["max_iter"],
             learning_rate=o["learning_rate"],

@@ -1,0 +1,307 @@
+"""Stage 4 of a run: the student. Each candidate recipe (toolkit/distill/selection.py) trains on the same rows;
+the one best on validation becomes the run's student, whether distilled or the plain fine-tune baseline.
+
+    student/candidates/<name>/    probs.npz, history.json, phases.json, schedule.json, result.json; the weights
+                                  of the chosen candidate only (the others' are removed once the choice is made)
+    student/adapter/ merged/ probs.npz history.json phases.json schedule.json      the chosen candidate's
+    student/selection.json        every candidate's validation figures and wall time, and the choice
+
+A finished candidate is not trained again when the run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from peft import PeftModel
+from sklearn.metrics import accuracy_score, f1_score
+from transformers import set_seed
+
+from toolkit.compress.stage import adapter_base_needed
+from toolkit.config import PackConfig
+from toolkit.data.splits import SPLITS
+from toolkit.distill.fit import Split
+from toolkit.distill.recipe import phases_record, recipe_phases, run_recipe, validation_value
+from toolkit.distill.selection import (
+    SAMPLE_SOURCES,
+    Candidate,
+    CandidateResult,
+    choose,
+    first_candidates,
+    over_budget,
+    scaled_epochs,
+    without_each_source,
+)
+from toolkit.distill.student import build_student, trainable_parameters
+from toolkit.distributed import barrier, is_main_process
+from toolkit.manifest import fingerprint
+from toolkit.run_context import RunContext, load_probs, load_split
+from toolkit.transformer_models import load_tokenizer, predict_proba
+
+STUDENT_FILES = ("adapter", "adapter_base", "merged", "probs.npz", "history.json", "phases.json", "schedule.json")
+WEIGHTS = ("adapter", "adapter_base", "merged")
+
+
+def save_student(folder: Path, model: Any, tokenizer: Any, phases: list[str]) -> Any:
+    """Write the trained student: `adapter/` (+ `adapter_base/` when a phase merged mid-way) for a LoRA student,
+    always `merged/`; returns the merged model. What an earlier recipe left is removed first: a full fine-tune
+    after a LoRA run must not leave the old adapter for the compress stage to merge."""
+    for stale in WEIGHTS:
+        shutil.rmtree(folder / stale, ignore_errors=True)
+    if isinstance(model, PeftModel):
+        model.save_pretrained(folder / "adapter")
+        base = adapter_base_needed(model, phases)
+        if base is not None:
+            base.save_pretrained(folder / "adapter_base")
+        model = model.merge_and_unload()
+    model.save_pretrained(folder / "merged")
+    tokenizer.save_pretrained(folder / "merged")
+    return model
+
+
+def filter_feeds_distill(config: PackConfig) -> bool:
+    spec = config.filter
+    return spec.enabled and (spec.use_for_distill or spec.label_issues.drop)
+
+
+def kept_samples(ctx: RunContext) -> pd.DataFrame | None:
+    """The filter's kept samples that may join the student's training rows, or None."""
+    spec = ctx.config.filter
+    if not (spec.enabled and spec.use_for_distill):
+        return None
+    return pd.read_parquet(ctx.path("filter", "kept.parquet"))
+
+
+def training_split(ctx: RunContext, train: Split, kept: pd.DataFrame | None, sources: tuple[str, ...]) -> Split:
+    """The student's training rows: the train split, without the rows flagged as label issues when the user
+    asked for that (`filter.label_issues.drop`), plus the kept filter samples of `sources`, labeled by the
+    ensemble."""
+    texts, labels, probs = list(train.texts), np.asarray(train.labels), train.teacher_probs
+    if ctx.config.filter.enabled and ctx.config.filter.label_issues.drop:
+        issues = pd.read_csv(ctx.path("filter", "label_issues.csv"))
+        flagged = set(issues.loc[issues["split"] == "train", "row"])
+        rows = pd.read_parquet(ctx.path("data", "train.parquet"), columns=["row"])["row"]
+        keep = ~rows.isin(flagged).to_numpy()
+        texts, labels = [t for t, k in zip(texts, keep, strict=True) if k], labels[keep]
+        probs = probs[keep] if probs is not None else None
+    if kept is not None and sources:
+        added = kept[kept["source"].isin(sources)]
+        index = {label: k for k, label in enumerate(ctx.labels)}
+        texts += added["input"].tolist()
+        labels = np.concatenate([labels, added["label"].map(index).to_numpy()])
+        if probs is not None:
+            probs = np.concatenate([probs, added[[f"p_{label}" for label in ctx.labels]].to_numpy()])
+    return Split(texts, labels, teacher_probs=probs)
+
+
+def _validation_figures(config: PackConfig, y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    predicted = probs.argmax(axis=1)
+    out = {
+        "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+        "accuracy": float(accuracy_score(y, predicted)),
+    }
+    if config.critical_label:
+        critical = config.label_names.index(config.critical_label)
+        out["critical_recall"] = validation_value("critical_recall", y, probs, critical)
+    return out
+
+
+def _candidate_key(candidate: Candidate, stage_fingerprint: str) -> str:
+    c = candidate.config
+    return fingerprint(
+        stage_fingerprint, c.student.model_dump(mode="json"), c.distill.model_dump(mode="json"), list(candidate.samples)
+    )
+
+
+def train_candidate(
+    ctx: RunContext,
+    candidate: Candidate,
+    splits: dict[str, Split],
+    kept: pd.DataFrame | None,
+    stage_fingerprint: str,
+) -> CandidateResult:
+    """Train one candidate into student/candidates/<name>/ (or restore it, when this run finished it before)."""
+    folder = ctx.path("student", "candidates", candidate.name)
+    key = _candidate_key(candidate, stage_fingerprint)
+    stored = folder / "result.json"
+    if stored.is_file() and (folder / "probs.npz").is_file():
+        saved = json.loads(stored.read_text(encoding="utf-8"))
+        if saved["key"] == key:
+            ctx.log(f"candidate {candidate.name}: trained earlier in this run, restored")
+            saved["result"]["samples"] = tuple(saved["result"]["samples"])
+            return CandidateResult(**saved["result"])
+    config, spec = candidate.config, candidate.config.student
+    started = time.perf_counter()
+    set_seed(ctx.seed)
+    tokenizer = load_tokenizer(spec.model)
+    student = build_student(spec, ctx.labels)
+    trainable, total = trainable_parameters(student)
+    teacher_free = config.distill.alpha == 1.0 and not config.distill.alpha_schedule
+    train = splits["train"] if not teacher_free else replace(splits["train"], teacher_probs=None)
+    validation = splits["validation"] if not teacher_free else replace(splits["validation"], teacher_probs=None)
+    train = training_split(ctx, train, kept, candidate.samples)
+    ctx.log(
+        f"candidate {candidate.name} ({candidate.description}): {len(train.texts)} training rows, "
+        f"{config.distill.epochs:g} epochs at most, {trainable:,} of {total:,} parameters trainable"
+    )
+    model, phases, history = run_recipe(
+        config,
+        student,
+        tokenizer,
+        train,
+        validation,
+        folder / "training",
+        ctx.seed,
+        teacher_model_dir=lambda name: ctx.path("teachers", name, "model"),
+        log=ctx.log,
+    )
+    # every process computes the validation figures, so that all of them take the same next candidate
+    y_val = np.asarray(splits["validation"].labels)
+    val_probs = predict_proba(model, tokenizer, validation.texts, spec.max_length)
+    figures = _validation_figures(config, y_val, val_probs)
+    critical = ctx.labels.index(config.critical_label) if config.critical_label else None
+    value = validation_value(config.distill.primary_metric, y_val, val_probs, critical)
+    result = CandidateResult(
+        candidate.name,
+        candidate.description,
+        candidate.baseline,
+        candidate.samples,
+        value,
+        figures,
+        round(time.perf_counter() - started, 2),
+        details={
+            "training_rows": len(train.texts),
+            "epochs": config.distill.epochs,
+            "lora": spec.lora is not None,
+            "temperature": config.distill.temperature,
+            "alpha": config.distill.alpha,
+            "learning_rate": config.distill.learning_rate,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "phases": phases_record(phases),
+        },
+    )
+    if is_main_process():
+        model = save_student(folder, model, tokenizer, [p.name for p in recipe_phases(config)])
+        probs = {name: predict_proba(model, tokenizer, split.texts, spec.max_length) for name, split in splits.items()}
+        np.savez_compressed(folder / "probs.npz", **probs)
+        (folder / "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
+        (folder / "phases.json").write_text(json.dumps(phases_record(phases), indent=2), encoding="utf-8")
+        schedules = {
+            p.name: json.loads((p / "schedule.json").read_text())
+            for p in sorted((folder / "training").glob("*-*"))
+            if (p / "schedule.json").is_file()
+        }
+        (folder / "schedule.json").write_text(json.dumps(schedules), encoding="utf-8")
+        shutil.rmtree(folder / "training", ignore_errors=True)
+        stored.write_text(json.dumps({"key": key, "result": result.to_dict()}, indent=2), encoding="utf-8")
+    barrier()
+    ctx.log(
+        f"candidate {candidate.name}: validation {config.distill.primary_metric} {value:.3f} ({result.seconds:.0f} s)"
+    )
+    return result
+
+
+def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
+    """Train the candidates (the budget permitting), choose on validation, and make the choice the run's student."""
+    splits = {name: load_split(ctx, name) for name in SPLITS}
+    soft = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
+    splits = {name: replace(split, teacher_probs=soft[name]) for name, split in splits.items()}
+    kept = kept_samples(ctx)
+    sources = tuple(s for s in SAMPLE_SOURCES if kept is not None and (kept["source"] == s).any())
+    config = scaled_epochs(ctx.config, len(splits["train"].texts), ctx.fast)
+    search = config.recipe_search
+    results: list[CandidateResult] = []
+    candidates: dict[str, Candidate] = {}
+
+    def attempt(candidate: Candidate) -> None:
+        candidates[candidate.name] = candidate
+        if len(results) >= 2 and over_budget(results, search.budget):
+            results.append(
+                CandidateResult(
+                    candidate.name,
+                    candidate.description,
+                    candidate.baseline,
+                    candidate.samples,
+                    None,
+                    {},
+                    0.0,
+                    status=f"not trained: the budget ({search.budget:g} x the recipe's time) was spent",
+                )
+            )
+            ctx.log(f"candidate {candidate.name}: skipped, the selection budget is spent")
+            return
+        results.append(train_candidate(ctx, candidate, splits, kept, stage_fingerprint))
+
+    for candidate in first_candidates(config, ctx.fast, sources):
+        attempt(candidate)
+    if search.enabled:
+        distilled = [r for r in results if not r.baseline and r.value is not None]
+        best = candidates[choose(distilled).name]
+        for candidate in without_each_source(best):
+            attempt(candidate)
+    chosen = choose(results)
+    if is_main_process():
+        _make_student(ctx, chosen, [r.name for r in results])
+        _write_selection(ctx, config, results, chosen)
+    barrier()
+    ctx.log(selection_sentence(chosen, results, config.distill.primary_metric))
+    details = next(r.details for r in results if r.name == chosen.name)
+    return {
+        "chosen": chosen.name,
+        "trainable_parameters": details["trainable_parameters"],
+        "total_parameters": details["total_parameters"],
+        "phases": details["phases"],
+    }
+
+
+def _make_student(ctx: RunContext, chosen: CandidateResult, names: list[str]) -> None:
+    """The chosen candidate's files become student/; the other candidates keep their figures, not their weights."""
+    student = ctx.path("student")
+    source = ctx.path("student", "candidates", chosen.name)
+    if not (source / "merged").is_dir():
+        raise RuntimeError(f"{source}: the chosen candidate's weights are missing; delete student/ and run again")
+    for name in STUDENT_FILES:
+        target = student / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.unlink(missing_ok=True)
+        if (source / name).is_dir():
+            shutil.copytree(source / name, target)
+        elif (source / name).is_file():
+            shutil.copy2(source / name, target)
+    for name in names:
+        if name != chosen.name:
+            for weights in WEIGHTS:
+                shutil.rmtree(ctx.path("student", "candidates", name, weights), ignore_errors=True)
+
+
+def _write_selection(
+    ctx: RunContext, config: PackConfig, results: list[CandidateResult], chosen: CandidateResult
+) -> None:
+    payload = {
+        "metric": config.distill.primary_metric,
+        "chosen": chosen.name,
+        "baseline_chosen": chosen.baseline,
+        "budget": config.recipe_search.budget,
+        "seconds": round(sum(r.seconds for r in results), 2),
+        "candidates": [r.to_dict() for r in results],
+    }
+    ctx.path("student", "selection.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+
+
+def selection_sentence(chosen: CandidateResult, results: list[CandidateResult], metric: str) -> str:
+    """What was deployed and why, in one sentence."""
+    trained = [r for r in results if r.value is not None]
+    others = ", ".join(f"{r.name} {r.value:.3f}" for r in trained if r.name != chosen.name)
+    what = "the plain fine-tune baseline, which distillation did not beat" if chosen.baseline else "a distilled recipe"
+    return f"selection: deployed {chosen.name} ({what}): validation {metric} {chosen.value:.3f}" + (
+        f"; the others: {others}" if others else ""
+    )
