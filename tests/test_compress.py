@@ -269,11 +269,11 @@ def test_predict_jsonl_streams_in_chunks_and_resumes_after_a_crash(compressed_ru
     class Crashing(Predictor):
         calls = 0
 
-        def probabilities(self, inputs):
+        def probabilities(self, inputs, fields=None):
             Crashing.calls += 1
             if Crashing.calls == 2:
                 raise RuntimeError("killed")
-            return super().probabilities(inputs)
+            return super().probabilities(inputs, fields)
 
     served = (predictor.models.teachers, predictor.models.combine) if predictor.models.teachers else None
     crashing = Crashing(

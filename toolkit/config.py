@@ -133,6 +133,8 @@ class TeacherSpec(StrictModel):
 
 CHEAP_TEACHER_KINDS = ("sklearn", "tabular", "rules")
 API_TEACHER_KINDS = ("openai",)  # each call costs money: never timed on hundreds of texts, never served in a cascade
+# scikit-learn teachers: the baselines a user would build, and shippable when they win (plain data, no hook)
+BASELINE_TEACHER_KINDS = ("sklearn", "tabular")
 
 
 class EnsembleSpec(StrictModel):

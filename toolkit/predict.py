@@ -173,9 +173,9 @@ class Predictor:
             classifier, config, [weights[label] for label in config.label_names], variant, cascade, scope, teachers
         )
 
-    def probabilities(self, inputs: Sequence[str]) -> np.ndarray:
-        """Class probabilities for rendered model inputs."""
-        return softmax(self.classifier.logits(list(inputs)))
+    def probabilities(self, inputs: Sequence[str], fields: pd.DataFrame | None = None) -> np.ndarray:
+        """Class probabilities for rendered model inputs (and their structured fields, for a tabular model)."""
+        return softmax(self.classifier.logits(list(inputs), fields))
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """Label indices under the class-weight policy (probability × weight, tuned on validation; ordinal ties go
@@ -193,7 +193,7 @@ class Predictor:
             out = run_cascade(self.cascade, self.models, inputs, texts, fields, self.scope)
             probs, decisions, details = out.student_probs, out.decisions, out.scope_reasons
         else:
-            probs, decisions, details = self.probabilities(inputs), None, [None] * len(inputs)
+            probs, decisions, details = self.probabilities(inputs, fields), None, [None] * len(inputs)
         policy = self.decide(probs)
         results = []
         for k, p in enumerate(probs):

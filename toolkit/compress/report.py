@@ -16,6 +16,11 @@ from toolkit.metrics.report import bound_text, interval_text  # noqa: E402
 REFERENCE = "student_fp32"  # the uncompressed student every variant is compared with
 
 
+def reference_name(models: dict[str, dict]) -> str:
+    """The uncompressed student, or the one variant when a scikit-learn baseline is shipped instead."""
+    return REFERENCE if REFERENCE in models else next(iter(models))
+
+
 def primary_value(entry: dict, split: str, config: PackConfig) -> float:
     """The pack's primary metric (distill.primary_metric) of a model entry at the plain argmax."""
     figures, metric = entry[split], config.distill.primary_metric
@@ -28,7 +33,7 @@ def choose_variant(models: dict[str, dict], config: PackConfig) -> tuple[str, st
     """The smallest variant that, on validation, meets every target the uncompressed student meets there (each with
     its own decision policy) and keeps the primary metric within the pruning tolerance. The test split only
     reports; it never chooses."""
-    reference = models[REFERENCE]
+    reference = models[reference_name(models)]
     tolerance = config.compress.prune.tolerance
     floor = primary_value(reference, "validation", config) - tolerance
     met = {t["target"] for t in reference["policy"]["targets"] if _met(t, t["validation"])}
@@ -52,7 +57,7 @@ def choose_variant(models: dict[str, dict], config: PackConfig) -> tuple[str, st
                 f"the smallest variant that meets on validation what the uncompressed student meets there ({kept}) "
                 f"with validation {config.distill.primary_metric} within {tolerance} of it{coverage}"
             )
-    return REFERENCE, "no smaller variant kept the uncompressed student's validation figures"
+    return reference_name(models), "no smaller variant kept the uncompressed student's validation figures"
 
 
 def _keeps_coverage(entry: dict, reference: dict, config: PackConfig) -> bool:
@@ -114,7 +119,7 @@ def render_compression(payload: dict, config: PackConfig) -> str:
 def compression_table(payload: dict, config: PackConfig) -> list[str]:
     """How the numbers were taken, then one row per model: size, test quality with Δ, latency, speed-up."""
     models, env, critical = payload["models"], payload["environment"], payload["critical_label"]
-    reference = models[REFERENCE]
+    reference = models[reference_name(models)]
     ensemble = payload.get("teacher_ensemble")
     base_p50 = ensemble["latency"]["p50_ms"] if ensemble else None
     timing = next(iter(models.values()))["latency"]

@@ -6,30 +6,36 @@ PyTorch INT8 weights (`model_int8.pt`), or an ONNX graph (`model.onnx`), with th
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
 from toolkit.compress.quantize import INT8_FILE, ONNX_FILE, ONNX_INPUTS, load_int8
+from toolkit.config import BASELINE_TEACHER_KINDS, FieldSpec, TeacherSpec
 from toolkit.errors import ConfigError
+from toolkit.teachers.base import Teacher, build_teacher
 from toolkit.transformer_models import load_classifier, predict_logits
+
+TEACHER_VARIANT_FILE = "shipped_teacher.json"  # a variant that is a scikit-learn teacher: its spec and fields
 
 
 class Classifier(Protocol):
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Logits of shape (n, C) in input order."""
+    def logits(self, texts: Sequence[str], fields: pd.DataFrame | None = None) -> np.ndarray:
+        """Logits of shape (n, C) in input order; `fields` (the rows' structured fields) for tabular models."""
 
 
 class TorchClassifier:
     def __init__(self, model: torch.nn.Module, tokenizer, max_length: int):
         self.model, self.tokenizer, self.max_length = model.eval(), tokenizer, max_length
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[str], fields: pd.DataFrame | None = None) -> np.ndarray:
         return predict_logits(self.model, self.tokenizer, list(texts), self.max_length)
 
 
@@ -46,7 +52,7 @@ class OnnxClassifier:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer, self.max_length, self.batch_size = tokenizer, max_length, batch_size
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[str], fields: pd.DataFrame | None = None) -> np.ndarray:
         texts = list(texts)
         order = np.argsort([len(t) for t in texts], kind="stable")
         chunks = []
@@ -64,9 +70,21 @@ class OnnxClassifier:
         return restored
 
 
+class TeacherClassifier:
+    """A shipped scikit-learn baseline (TF-IDF or tabular) that beat every transformer candidate on validation."""
+
+    def __init__(self, teacher: Teacher):
+        self.teacher = teacher
+
+    def logits(self, texts: Sequence[str], fields: pd.DataFrame | None = None) -> np.ndarray:
+        return np.log(np.clip(self.teacher.predict_proba(list(texts), fields), 1e-12, 1.0))
+
+
 def variant_format(folder: Path) -> str:
-    """`onnx`, `torch_int8` or `torch` for a variant folder; a clear error for anything else."""
+    """`onnx`, `torch_int8`, `torch` or `teacher` for a variant folder; a clear error for anything else."""
     folder = Path(folder)
+    if (folder / TEACHER_VARIANT_FILE).is_file():
+        return "teacher"
     if (folder / ONNX_FILE).is_file():
         return "onnx"
     if (folder / INT8_FILE).is_file():
@@ -80,6 +98,15 @@ def load_variant(folder: Path, label_names: Sequence[str], max_length: int, thre
     """The classifier saved in `folder`, whatever its format."""
     folder = Path(folder)
     kind = variant_format(folder)
+    if kind == "teacher":
+        stored = json.loads((folder / TEACHER_VARIANT_FILE).read_text(encoding="utf-8"))
+        fields = [FieldSpec.model_validate(f) for f in stored["fields"]]
+        spec = TeacherSpec.model_validate(stored["teacher"])
+        if spec.kind not in BASELINE_TEACHER_KINDS:
+            raise ConfigError(f"{folder}: a {spec.kind} teacher is not shipped; shippable: {BASELINE_TEACHER_KINDS}")
+        teacher = build_teacher(spec, list(label_names), 0, max_length, fields=fields)
+        teacher.load(folder)
+        return TeacherClassifier(teacher)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if kind == "onnx":
         return OnnxClassifier(folder / ONNX_FILE, tokenizer, max_length, threads)

@@ -29,7 +29,7 @@ from toolkit.compress.heads import choose_heads, head_importance, prune_heads
 from toolkit.compress.latency import measure_latency, set_threads, token_lengths
 from toolkit.compress.quantize import export_onnx, quantize_int8, quantize_onnx_int4, quantize_onnx_int8, save_int8
 from toolkit.compress.report import choose_variant, write_compression_report
-from toolkit.compress.runtime import folder_size, load_variant, softmax
+from toolkit.compress.runtime import TEACHER_VARIANT_FILE, folder_size, load_variant, softmax
 from toolkit.config import API_TEACHER_KINDS, PackConfig
 from toolkit.data.splits import SPLITS
 from toolkit.decision.cascade import Cascade
@@ -47,8 +47,13 @@ from toolkit.transformer_models import load_classifier, load_tokenizer, predict_
 CHECK_TEXTS = 64  # validation texts on which a merged / exported model must give the same logits
 
 
-def variant_plan(config: PackConfig) -> list[tuple[str, str, str]]:
-    """(variant, what it is, the variant it is built from), in build order."""
+def variant_plan(config: PackConfig, shipped_teacher: str | None = None) -> list[tuple[str, str, str]]:
+    """(variant, what it is, the variant it is built from), in build order. A scikit-learn teacher that won the
+    recipe selection is the one variant: it is shipped as it is."""
+    if shipped_teacher is not None:
+        return [
+            (shipped_teacher, "scikit-learn baseline, shipped (it beat every transformer on validation)", "teacher")
+        ]
     spec = config.compress
     base = "pruned_fp32" if spec.prune.enabled else "student_fp32"
     plan = [("student_fp32", "LoRA merged, fp32 (PyTorch)", "student")]
@@ -173,6 +178,17 @@ def build_variant(ctx: RunContext, name: str, source: str, tokenizer, splits: di
     folder, labels = ctx.path("export"), ctx.labels
     checks = splits["validation"].texts[:CHECK_TEXTS]
     max_length = ctx.config.student.max_length
+    if source == "teacher":
+        shutil.rmtree(folder / name, ignore_errors=True)
+        shutil.copytree(ctx.path("teachers", name), folder / name, ignore=shutil.ignore_patterns("probs.npz", "*.json"))
+        shutil.copy2(ctx.path("teachers", name, "teacher.json"), folder / name / "teacher.json")
+        spec = next(t for t in ctx.config.teachers if t.name == name)
+        stored = {
+            "teacher": spec.model_dump(mode="json"),
+            "fields": [f.model_dump(mode="json") for f in ctx.config.columns.fields],
+        }
+        (folder / name / TEACHER_VARIANT_FILE).write_text(json.dumps(stored, indent=2), encoding="utf-8")
+        return {"teacher": name, "kind": spec.kind}
     if name == "student_fp32":
         model, info = merge_student(ctx, tokenizer, checks)
         _save(model, tokenizer, folder / name)
@@ -193,6 +209,10 @@ def build_variant(ctx: RunContext, name: str, source: str, tokenizer, splits: di
     quantize = quantize_onnx_int8 if name == "onnx_int8" else quantize_onnx_int4
     quantize(folder / source, folder / name)
     return {}
+
+
+def _rows(split: Split, indices: list[int]):
+    return split.rows.iloc[indices].reset_index(drop=True) if split.rows is not None else None
 
 
 def ensemble_predictor(ctx: RunContext, test: Split):
@@ -223,7 +243,9 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
     splits = {name: load_split(ctx, name) for name in SPLITS}
     tokenizer = load_tokenizer(str(ctx.path("student", "merged")))
     max_length = config.student.max_length
-    plan = variant_plan(config)
+    selection = ctx.path("student", "selection.json")
+    shipped = json.loads(selection.read_text()).get("deployed_teacher") if selection.is_file() else None
+    plan = variant_plan(config, shipped)
     for name, _, source in plan:
         if not progress.done(f"build:{name}"):
             ctx.log(f"compress: building {name} from {source}")
@@ -245,11 +267,16 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         if not progress.done(key):
             ctx.log(f"compress: evaluating and timing {name}")
             classifier = load_variant(folder / name, labels, max_length, threads)
-            probs = {split: softmax(classifier.logits(splits[split].texts)) for split in ("validation", "test")}
+            probs = {
+                split: softmax(classifier.logits(splits[split].texts, splits[split].rows))
+                for split in ("validation", "test")
+            }
             probs_path.parent.mkdir(exist_ok=True)
             np.savez_compressed(probs_path, **probs)
             latency = measure_latency(
-                lambda idx, c=classifier: c.logits([test.texts[i] for i in idx]), len(test.texts), timing
+                lambda idx, c=classifier: c.logits([test.texts[i] for i in idx], _rows(test, idx)),
+                len(test.texts),
+                timing,
             )
             progress.record(key, {"latency": latency, "size_bytes": folder_size(folder / name)})
         with np.load(probs_path) as stored:
@@ -278,7 +305,8 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
             ctx.log(f"compress: timing the cascade with {chosen}")
             classifier = load_variant(folder / chosen, labels, max_length, threads)
             served = Cascade.from_dict(cascades[chosen])
-            progress.record(key, cascade_latency(ctx, served, scope, lambda texts: softmax(classifier.logits(texts))))
+            student = lambda texts, fields=None: softmax(classifier.logits(texts, fields))  # noqa: E731
+            progress.record(key, cascade_latency(ctx, served, scope, student))
         models[chosen]["deferral"]["latency"] = progress.info(key)
     environment = {
         "cpu": cpu_name(),

@@ -79,12 +79,22 @@ def deferral_inputs(ctx: RunContext, scope: ScopeModel, seed: int | None = None)
 def student_function(folder: str | Path, config: PackConfig) -> StudentFn:
     """Probabilities from a saved student (a Hugging Face folder; `toolkit.compress.runtime` loads the others)."""
     model, tokenizer = load_classifier(str(folder), config.label_names), load_tokenizer(str(folder))
-    return lambda inputs: predict_proba(model, tokenizer, inputs, config.student.max_length)
+    return lambda inputs, fields=None: predict_proba(model, tokenizer, inputs, config.student.max_length)
+
+
+def deployed_function(ctx: RunContext) -> StudentFn:
+    """The model the run deploys: its merged student, or the scikit-learn teacher that won the recipe selection."""
+    selection = ctx.path("student", "selection.json")
+    shipped = json.loads(selection.read_text(encoding="utf-8")).get("deployed_teacher") if selection.is_file() else None
+    if shipped is None:
+        return student_function(ctx.path("student", "merged"), ctx.config)
+    teacher = next(t for t in restore_teachers(ctx) if t.name == shipped)
+    return lambda inputs, fields=None: teacher.predict_proba(inputs, fields)
 
 
 def cascade_models(ctx: RunContext, student: StudentFn | None = None) -> CascadeModels:
-    """The run's student (its merged model unless `student` is given) and, where servable, its fitted teachers."""
-    student = student or student_function(ctx.path("student", "merged"), ctx.config)
+    """The run's deployed model (unless `student` is given) and, where servable, its fitted teachers."""
+    student = student or deployed_function(ctx)
     served = served_teachers(ctx) if ensemble_servable(ctx.config) else None
     return CascadeModels(student, *served) if served else CascadeModels(student)
 

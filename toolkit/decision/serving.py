@@ -14,7 +14,7 @@ from toolkit.decision.cascade import Cascade, Decisions
 from toolkit.decision.confidence import NEEDS_TEACHERS
 from toolkit.decision.scope import ScopeModel
 
-StudentFn = Callable[[list[str]], np.ndarray]  # rendered inputs -> probabilities (n, C)
+StudentFn = Callable[[list[str], pd.DataFrame | None], np.ndarray]  # rendered inputs, fields -> probs (n, C)
 TeachersFn = Callable[[list[str], pd.DataFrame | None], list[np.ndarray]]  # inputs, fields -> each teacher's probs
 CombineFn = Callable[[list[np.ndarray]], np.ndarray]  # the ensemble rule
 
@@ -51,7 +51,7 @@ def run_cascade(
     inputs = list(inputs)
     reasons = scope.reasons(list(texts), fields) if scope is not None else [None] * len(inputs)
     out_of_scope = np.array([r is not None for r in reasons], bool)
-    student = models.student(inputs)
+    student = models.student(inputs, fields)
     served = models.teachers is not None and models.combine is not None
     every_row = cascade.student.score in NEEDS_TEACHERS
     if every_row and not served:
@@ -100,7 +100,7 @@ def time_cascade(
     out = {"rows": n}
     runs = {
         "cascade": lambda i: run_cascade(cascade, models, *one(i), scope),
-        "student": lambda i: models.student(one(i)[0]),
+        "student": lambda i: models.student(one(i)[0], one(i)[2]),
     }
     if models.teachers is not None and models.combine is not None:
 

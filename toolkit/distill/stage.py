@@ -25,7 +25,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from transformers import set_seed
 
 from toolkit.compress.stage import adapter_base_needed
-from toolkit.config import PackConfig
+from toolkit.config import BASELINE_TEACHER_KINDS, PackConfig
 from toolkit.data.splits import SPLITS
 from toolkit.distill.fit import Split
 from toolkit.distill.recipe import phases_record, recipe_phases, run_recipe, validation_value
@@ -247,25 +247,51 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
         best = candidates[choose(distilled).name]
         for candidate in without_each_source(best):
             attempt(candidate)
+    if search.enabled:
+        results += [
+            _teacher_result(ctx, spec.name, spec.kind, splits)
+            for spec in ctx.config.teachers
+            if spec.kind in BASELINE_TEACHER_KINDS
+        ]
     chosen = choose(results)
     if is_main_process():
-        _make_student(ctx, chosen, [r.name for r in results])
+        _make_student(ctx, chosen, results)
         _write_selection(ctx, config, results, chosen)
     barrier()
     ctx.log(selection_sentence(chosen, results, config.distill.primary_metric))
     details = next(r.details for r in results if r.name == chosen.name)
-    return {
-        "chosen": chosen.name,
-        "trainable_parameters": details["trainable_parameters"],
-        "total_parameters": details["total_parameters"],
-        "phases": details["phases"],
-    }
+    return {"chosen": chosen.name, **{k: details[k] for k in ("trainable_parameters", "phases") if k in details}}
 
 
-def _make_student(ctx: RunContext, chosen: CandidateResult, names: list[str]) -> None:
-    """The chosen candidate's files become student/; the other candidates keep their figures, not their weights."""
+TEACHER_WORDS = {"sklearn": "TF-IDF + logistic regression", "tabular": "scikit-learn model on the structured fields"}
+
+
+def _teacher_result(ctx: RunContext, name: str, kind: str, splits: dict[str, Split]) -> CandidateResult:
+    """A scikit-learn teacher as a candidate: trained already, shipped as it is if it beats every transformer."""
+    probs = load_probs(ctx.path("teachers", name, "probs.npz"))["validation"]
+    y_val = np.asarray(splits["validation"].labels)
+    config = ctx.config
+    critical = ctx.labels.index(config.critical_label) if config.critical_label else None
+    return CandidateResult(
+        name,
+        f"teacher {name}: {TEACHER_WORDS[kind]}, shipped as it is (baseline)",
+        True,
+        (),
+        validation_value(config.distill.primary_metric, y_val, probs, critical),
+        _validation_figures(config, y_val, probs),
+        0.0,
+        details={"teacher": name, "kind": kind},
+    )
+
+
+def _make_student(ctx: RunContext, chosen: CandidateResult, results: list[CandidateResult]) -> None:
+    """The chosen candidate's files become student/; the other candidates keep their figures, not their weights.
+    When a scikit-learn teacher won, student/ holds the best transformer with the teacher's probabilities: the
+    compress stage ships the teacher."""
     student = ctx.path("student")
-    source = ctx.path("student", "candidates", chosen.name)
+    trained = [r for r in results if r.value is not None and "teacher" not in r.details]
+    best = chosen if "teacher" not in chosen.details else choose(trained)
+    source = ctx.path("student", "candidates", best.name)
     if not (source / "merged").is_dir():
         raise RuntimeError(f"{source}: the chosen candidate's weights are missing; delete student/ and run again")
     for name in STUDENT_FILES:
@@ -277,10 +303,12 @@ def _make_student(ctx: RunContext, chosen: CandidateResult, names: list[str]) ->
             shutil.copytree(source / name, target)
         elif (source / name).is_file():
             shutil.copy2(source / name, target)
-    for name in names:
-        if name != chosen.name:
+    if "teacher" in chosen.details:
+        shutil.copy2(ctx.path("teachers", chosen.name, "probs.npz"), student / "probs.npz")
+    for result in trained:
+        if result.name != best.name:
             for weights in WEIGHTS:
-                shutil.rmtree(ctx.path("student", "candidates", name, weights), ignore_errors=True)
+                shutil.rmtree(ctx.path("student", "candidates", result.name, weights), ignore_errors=True)
 
 
 def _write_selection(
@@ -290,6 +318,7 @@ def _write_selection(
         "metric": config.distill.primary_metric,
         "chosen": chosen.name,
         "baseline_chosen": chosen.baseline,
+        "deployed_teacher": chosen.details.get("teacher"),
         "budget": config.recipe_search.budget,
         "seconds": round(sum(r.seconds for r in results), 2),
         "candidates": [r.to_dict() for r in results],
@@ -301,7 +330,13 @@ def selection_sentence(chosen: CandidateResult, results: list[CandidateResult], 
     """What was deployed and why, in one sentence."""
     trained = [r for r in results if r.value is not None]
     others = ", ".join(f"{r.name} {r.value:.3f}" for r in trained if r.name != chosen.name)
-    what = "the plain fine-tune baseline, which distillation did not beat" if chosen.baseline else "a distilled recipe"
+    what = (
+        "a scikit-learn baseline, which no transformer beat"
+        if "teacher" in chosen.details
+        else "the plain fine-tune baseline, which distillation did not beat"
+        if chosen.baseline
+        else "a distilled recipe"
+    )
     return f"selection: deployed {chosen.name} ({what}): validation {metric} {chosen.value:.3f}" + (
         f"; the others: {others}" if others else ""
     )

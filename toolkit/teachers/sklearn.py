@@ -21,6 +21,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
@@ -28,6 +29,8 @@ from toolkit.config import FieldSpec
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
 from toolkit.teachers.base import data_hash, stable_hash
+
+LINEAR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # the linear tabular model's C, chosen on validation
 
 
 class _SklearnTeacher(ABC):
@@ -116,7 +119,7 @@ class TabularTeacher(_SklearnTeacher):
         max_leaf_nodes: int = 15,
         class_weight: str | None = "balanced",
         model: str = "gbm",  # or "linear": one-hot categories + scaled numbers into logistic regression
-        C: float = 1.0,  # noqa: N803 - the linear model's inverse regularisation, scikit-learn's name
+        C: float | None = None,  # noqa: N803 - the linear model's inverse regularisation; None: chosen on validation
     ) -> None:
         if model not in ("gbm", "linear"):
             raise ConfigError(f"teachers.{name}.options.model: {model!r} is not allowed; allowed: gbm, linear")
@@ -149,7 +152,9 @@ class TabularTeacher(_SklearnTeacher):
                     ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), numbers),
                 ]
             )
-            linear = LogisticRegression(C=o["C"], class_weight=o["class_weight"], max_iter=3000)
+            linear = LogisticRegression(
+                C=o["C"] or o.get("C_chosen", 1.0), class_weight=o["class_weight"], max_iter=3000
+            )
             return Pipeline([("encode", encode), ("linear", linear)])
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
         encode = ColumnTransformer([("categories", encoder, categories), ("numbers", "passthrough", numbers)])
@@ -174,7 +179,22 @@ class TabularTeacher(_SklearnTeacher):
         elif len(present) < len(self.fields):
             self.pipeline = self._pipeline(present)
         self.options["fields_used"] = [f.name for f in present]
+        if present and self.options["model"] == "linear" and self.options["C"] is None:
+            self.options["C_chosen"] = self._choose_c(present, train, validation)
         super().fit(train, validation, work_dir)
+
+    def _choose_c(self, fields: list[FieldSpec], train: Split, validation: Split) -> float:
+        """The linear model's regularisation, chosen on validation macro F1 (as a practitioner would tune it)."""
+        scores = {}
+        for c in LINEAR_C_GRID:
+            self.options["C_chosen"] = c
+            model = self._pipeline(fields).fit(self._features(train.texts, train.rows), np.asarray(train.labels))
+            predicted = model.predict(self._features(validation.texts, validation.rows))
+            scores[c] = f1_score(np.asarray(validation.labels), predicted, average="macro", zero_division=0)
+        best = max(scores, key=lambda c: (scores[c], -abs(np.log10(c))))  # ties: the value nearest 1
+        self.options["C_chosen"] = best
+        self.pipeline = self._pipeline(fields)
+        return best
 
     def _features(self, texts: Sequence[str], rows: pd.DataFrame | None) -> pd.DataFrame:
         if rows is None:
