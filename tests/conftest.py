@@ -79,6 +79,7 @@ def tiny_overrides(model_dir: Path) -> dict:
         "distill.epochs": 1,
         "recipe_search.variants": [],  # the recipe and the fine-tune baseline; tests of selection add variants
         "recipe_search.min_steps": 0,
+        "recipe_search.teachers": False,  # a transformer is deployed; test_selection ships a teacher
         "filter.enabled": False,  # tests that exercise the filter stage add `tiny_filter_overrides()`
         "compress.enabled": False,  # ... and the compress stage `tiny_compress_overrides()`
     }

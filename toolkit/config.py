@@ -95,6 +95,9 @@ class RenderSpec(StrictModel):
 
     template: str = "{text} | {fields}"
     field_separator: str = " | "
+    # a free text longer than this many characters swaps places with {fields}, so that cutting the input at the
+    # model's max_length takes the end of the text and never the fields (0: always as the template says)
+    fields_first_above: int = Field(default=300, ge=0)
 
 
 class TargetSpec(StrictModel):
@@ -250,6 +253,7 @@ class RecipeSearchSpec(StrictModel):
     min_steps: int = Field(default=600, ge=0)  # epochs raised so that a candidate may take this many steps ...
     max_epochs: float = Field(default=30.0, gt=0.0)  # ... up to this many; early stopping ends it sooner
     finetune_learning_rate: float = Field(default=5e-5, gt=0.0, lt=1.0)  # the plain fine-tune baseline's
+    teachers: bool = True  # the TF-IDF / tabular teachers compete too, and are shipped as they are if they win
 
 
 class SplitSpec(StrictModel):
@@ -307,6 +311,9 @@ class SelectionSpec(StrictModel):
     near_duplicate: float = Field(default=0.95, gt=0.0, le=1.0)  # cosine of character n-grams; at or above: a copy
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)  # the ensemble's confidence in the label it gives
     max_added: float = Field(default=1.0, ge=0.0)  # at most this many kept samples per training row
+    # an absolute floor besides the batch's top share: a candidate's reward-model score must reach this quantile
+    # of the real training texts' scores (0: no floor)
+    reward_floor_quantile: float = Field(default=0.1, ge=0.0, lt=1.0)
 
 
 class LabelIssueSpec(StrictModel):

@@ -54,11 +54,16 @@ def render_row(
     >>> spo2 = FieldSpec(name="spo2", type="int", label="SpO2", unit="%", bands=[Band(tag="low", below=92)])
     >>> render_row("short of breath", {"spo2": 88}, [spo2])
     'short of breath | SpO2 88% (low)'
+    >>> render_row("x " * 200, {"spo2": 88}, [spo2])[:20]  # a long text goes after the fields
+    'SpO2 88% (low) | x x'
     """
     rendered = {f.name: render_field(values.get(f.name), f) or "" for f in fields}
     joined = spec.field_separator.join(r for r in rendered.values() if r)
     text = "" if text is None or (not isinstance(text, str) and pd.isna(text)) else str(text).strip()
-    out = spec.template.format(text=text, fields=joined, **rendered)
+    template = spec.template
+    if spec.fields_first_above and len(text) > spec.fields_first_above and joined:
+        template = template.replace("{text}", "\0").replace("{fields}", "{text}").replace("\0", "{fields}")
+    out = template.format(text=text, fields=joined, **rendered)
     # A missing text or missing fields must not leave dangling separators behind.
     return out.strip().strip(spec.field_separator.strip() or " ").strip()
 

@@ -247,7 +247,7 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
         best = candidates[choose(distilled).name]
         for candidate in without_each_source(best):
             attempt(candidate)
-    if search.enabled:
+    if search.enabled and search.teachers:
         results += [
             _teacher_result(ctx, spec.name, spec.kind, splits)
             for spec in ctx.config.teachers

@@ -68,8 +68,11 @@ def select(
     spec: SelectionSpec,
     cap: int,
     on_batch: Callable[[int, int, int], None] = lambda batch, kept, rejected: None,
+    reward_floor: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(kept, rejected) frames from `candidates` (columns `candidate_id`, `source`, `input`, `label_hint`)."""
+    """(kept, rejected) frames from `candidates` (columns `candidate_id`, `source`, `input`, `label_hint`).
+    `reward_floor`: a candidate whose `reward_model` score is below it goes, whatever its batch (the top share of
+    a batch of poor texts is still poor)."""
     index = SimilarityIndex([*reference.train, *reference.held_out, *candidates["input"].tolist()])
     train_vectors = index.vectors(reference.train)
     held_vectors = index.vectors(reference.held_out)
@@ -118,6 +121,14 @@ def select(
             confident = [i for i in alive if scored.at[i, "confidence"] >= spec.min_confidence]
             for i in set(alive) - set(confident):
                 reasons[i] = f"teachers unsure: confidence {scored.at[i, 'confidence']:.3f} < {spec.min_confidence}"
+            if reward_floor is not None:
+                low = [i for i in confident if scored.at[i, "reward_model"] < reward_floor]
+                for i in low:
+                    reasons[i] = (
+                        f"below the reward floor: reward model {scored.at[i, 'reward_model']:.3f} < {reward_floor:.3f} "
+                        "(real training texts)"
+                    )
+                confident = [i for i in confident if i not in set(low)]
             ranked = sorted(confident, key=lambda i: -scored.at[i, "reward"])
             n_keep = int(np.ceil(len(ranked) * spec.keep_share)) if ranked else 0
             cutoff = scored.at[ranked[n_keep - 1], "reward"] if n_keep else np.nan

@@ -410,6 +410,7 @@ def _select(ctx, candidates: pd.DataFrame, splits: dict, prompts: dict, reward_m
         return out
 
     cap = int(spec.selection.max_added * len(splits["train"].texts))
+    floor = _reward_floor(ctx, splits["train"], prompts, reward_model)
     reference = Reference(
         train=list(splits["train"].texts), held_out=[*splits["validation"].texts, *splits["test"].texts]
     )
@@ -420,8 +421,21 @@ def _select(ctx, candidates: pd.DataFrame, splits: dict, prompts: dict, reward_m
         spec.selection,
         cap,
         on_batch=lambda n, k, r: ctx.log(f"selection batch {n}: kept {k}, rejected {r}"),
+        reward_floor=floor,
     )
     return kept, rejected
+
+
+def _reward_floor(ctx: RunContext, train: Split, prompts: dict, reward_model: RewardModel) -> float | None:
+    """The `reward_floor_quantile` of the reward model's scores of real training texts under their gold labels."""
+    quantile = ctx.config.filter.selection.reward_floor_quantile
+    if quantile == 0 or not len(train.texts):
+        return None
+    rows = np.random.default_rng(ctx.seed).permutation(len(train.texts))[:1024]  # enough for a quantile
+    scores = reward_model.score([prompts[ctx.labels[train.labels[i]]] for i in rows], [train.texts[i] for i in rows])
+    floor = float(np.quantile(scores, quantile))
+    ctx.log(f"selection: reward floor {floor:.3f} (quantile {quantile:g} of {len(rows)} real training texts)")
+    return floor
 
 
 # ------------------------------------------------------------------------------------------------ label issues

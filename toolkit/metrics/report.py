@@ -167,7 +167,7 @@ def render_report(payload: dict) -> str:
     if payload.get("deferral"):
         lines += ["", *deferral_markdown(payload, payload["deferral"]["sentence"])]
     if payload.get("filter"):
-        lines += ["", *_filter_section(payload["filter"])]
+        lines += ["", *_filter_section(payload["filter"]), *filter_effect_lines(payload.get("selection"))]
     for name, entry in models.items():
         m = entry["test"]
         lines += [
@@ -209,6 +209,24 @@ def _filter_section(summary: dict) -> list[str]:
         f"- Possible label errors for review: {summary['label_issues']['flagged']} (filter/label_issues.csv).",
     ]
     return lines
+
+
+def filter_effect_lines(selection: dict | None) -> list[str]:
+    """The filter samples' effect on validation: the best distilled candidate with and without each kind."""
+    if not selection:
+        return []
+    by_name = {c["name"]: c for c in selection["candidates"]}
+    out = []
+    for c in selection["candidates"]:
+        base, _, source = c["name"].partition("_without_")
+        if source and base in by_name and c["value"] is not None and by_name[base]["value"] is not None:
+            change = by_name[base]["value"] - c["value"]
+            out.append(
+                f"- Effect on validation {selection['metric']}: {base} with the {source.replace('_', ' ')} samples "
+                f"{by_name[base]['value']:.3f}, without {c['value']:.3f} ({change:+.3f}); "
+                + ("they helped." if change > 0 else "they did not help.")
+            )
+    return out
 
 
 def write_report(path: Path, payload: dict) -> None:
