@@ -96,9 +96,9 @@ def test_selection_chooses_on_validation_and_test_never_changes_it(two_runs) -> 
     test_f1 = [r.metrics["models"]["student"]["test"]["macro_f1"] for r in two_runs.values()]
     assert test_f1[0] != test_f1[1]
     # the deployed student is the chosen candidate's model, and only its weights are kept
-    with np.load(run_dir / "student" / "probs.npz") as deployed:
-        with np.load(run_dir / "student" / "candidates" / plain["chosen"] / "probs.npz") as chosen:
-            np.testing.assert_array_equal(deployed["test"], chosen["test"])
+    chosen_probs = run_dir / "student" / "candidates" / plain["chosen"] / "probs.npz"
+    with np.load(run_dir / "student" / "probs.npz") as deployed, np.load(chosen_probs) as chosen:
+        np.testing.assert_array_equal(deployed["test"], chosen["test"])
     kept = [
         c["name"] for c in plain["candidates"] if (run_dir / "student" / "candidates" / c["name"] / "merged").exists()
     ]
@@ -131,9 +131,9 @@ def test_a_scikit_learn_baseline_that_wins_on_validation_is_shipped(tmp_path, ti
     selection = json.loads((outcome.run_dir / "student" / "selection.json").read_text())
     assert selection["chosen"] == selection["deployed_teacher"] == "tfidf_lr"
     assert selection["baseline_chosen"]
-    with np.load(outcome.run_dir / "student" / "probs.npz") as deployed:
-        with np.load(outcome.run_dir / "teachers" / "tfidf_lr" / "probs.npz") as teacher:
-            np.testing.assert_array_equal(deployed["test"], teacher["test"])
+    teacher_probs = outcome.run_dir / "teachers" / "tfidf_lr" / "probs.npz"
+    with np.load(outcome.run_dir / "student" / "probs.npz") as deployed, np.load(teacher_probs) as teacher:
+        np.testing.assert_array_equal(deployed["test"], teacher["test"])
     deploy = json.loads((outcome.run_dir / "export" / "deploy.json").read_text())
     assert deploy["variant"] == "tfidf_lr"
     predictor = Predictor.load(outcome.run_dir / "export")
