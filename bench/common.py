@@ -16,6 +16,8 @@ from toolkit.manifest import cpu_name
 ROOT = Path(__file__).resolve().parents[1]
 # the real data sets; a copy elsewhere (e.g. on a lent GPU machine) via SHARED_DATASETS
 SHARED = Path(os.environ.get("SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
+# their fixed train / validation / test rows (the rows DESIGN.md's peer figures were measured on)
+SPLITS = Path(os.environ.get("SHARED_SPLITS", SHARED.parent / "splits"))
 
 
 def code_version() -> str:
@@ -115,3 +117,17 @@ MIMIC_MAP = {  # ESI 1-2 emergent, 3-4 urgent (ESI 4: 2 stays, ESI 5: none); spl
     "input_map.labels": {"1": "emergent", "2": "emergent", "3": "urgent", "4": "urgent"},
     "input_map.drop_unlabeled": True,
 }
+
+
+def split_file(folder: str, out: Path, drop: tuple[str, ...] = ()) -> Path:
+    """The fixed train / validation / test rows of `SPLITS/folder` in one file, each row's split in a `split`
+    column (the pipeline then uses exactly these rows), without the columns in `drop`."""
+    import pandas as pd
+
+    frames = [
+        pd.read_csv(SPLITS / folder / f"{split}.csv", dtype=str).assign(split=split)
+        for split in ("train", "validation", "test")
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(frames, ignore_index=True).drop(columns=list(drop)).to_csv(out, index=False)
+    return out

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import ROOT, SHARED, code_version, machine_name, read_saved, save_results, write_section
+from common import ROOT, code_version, machine_name, read_saved, save_results, split_file, write_section
 
 from toolkit.decision.confidence import Confidence
 from toolkit.decision.labels import severe_argmax
@@ -29,7 +29,6 @@ from toolkit.decision.risk_coverage import coverage_at_accuracy
 from toolkit.metrics.plots import plot_risk_coverage
 from toolkit.pipeline import RunRequest, run
 
-SPLITS = SHARED.parent / "splits"
 COMPARED = {"student": "student", "tfidf_lr": "TF-IDF + LR", "minilm_finetuned": "MiniLM-L6 fine-tune"}
 REAL_DATA_RECIPE = {"filter.enabled": False, "compress.enabled": False}
 
@@ -89,27 +88,16 @@ DATASETS = [
 ]
 
 
-def split_file(data: DataSet, workdir: Path) -> Path:
-    """The fixed train / validation / test rows in one file, each row's split in a `split` column."""
-    folder = SPLITS / data.split_folder
-    frames = [
-        pd.read_csv(folder / f"{split}.csv", dtype=str).assign(split=split) for split in ("train", "validation", "test")
-    ]
-    if data.name == "mimic_ed":  # the peers' serialised `text` is not our input: the complaint is, with fields
-        frames = [f.drop(columns=["text"]) for f in frames]
-    path = workdir / f"{data.name}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
-    return path
-
-
 def measure(data: DataSet, workdir: Path) -> dict:
     out_dir = workdir / data.name
     if data.split_folder is None:
         request = RunRequest(domain=data.pack, out=out_dir, fast=True, overrides={"compress.enabled": False})
     else:
         overrides = {**data.overrides, **REAL_DATA_RECIPE}
-        request = RunRequest(domain=data.pack, data=split_file(data, workdir), out=out_dir, overrides=overrides)
+        # the peers' serialised MIMIC `text` is not our input: the complaint is, with the vitals as fields
+        drop = ("text",) if data.name == "mimic_ed" else ()
+        data_file = split_file(data.split_folder, workdir / f"{data.name}.csv", drop)
+        request = RunRequest(domain=data.pack, data=data_file, out=out_dir, overrides=overrides)
     result = run(request, log=lambda line: print(f"[{data.name}] {line}", flush=True), until="evaluate")
     metrics = result.metrics
     models = {name: metrics["models"][name] for name in [*COMPARED, f"ensemble_{ensemble_method(out_dir)}"]}

@@ -1,23 +1,23 @@
-"""Quality against the tools users would otherwise pick: every data set, the same split for every method, one run.
+"""Quality against the tools users would otherwise pick: every shared data set on its fixed split, the same rows
+for every method, one run.
 
-    python bench/quality.py [--only NAME ...] [--fast] [--threads 2] [--out FILE] [--write]
+    python bench/quality.py [--only NAME ...] [--fast] [--threads 2] [--teacher NAME=MODEL] [--write]
     python bench/quality.py --table-from bench/results/quality-*.json --write
 
-Per data set our pipeline runs first (default recipe: teachers, filter, distill, evaluate); its split files are
-then what every other method trains, tunes and is tested on:
+Per data set our pipeline runs first with its default recipe: teachers, filter (example data only), then the
+recipe selection of the distill stage (the pack's recipe, the plain fine-tune of the student's base model, LoRA /
+full / temperature variants, the best without each kind of filter sample, and the TF-IDF / tabular teachers, all
+chosen on validation), evaluate and compress. Its split files (`../shared/splits/<set>/`, unchanged) are then what
+every other method trains, tunes and is tested on:
 
     majority class          the most frequent training label
     TF-IDF + LR             word 1–2-grams, C chosen on validation from 5 values
     MiniLM-L6 fine-tune     plain `transformers.Trainer` on gold labels, the student's epochs and length, lr 5e-5,
                             best epoch on validation
     SetFit                  the `setfit` library on the same MiniLM-L6 body (contrastive pairs, then a LR head)
-    teacher ensemble        the pack's ensemble, as our pipeline fitted it
-    student, default        domain-distill's default recipe (LoRA student)
-    student, best recipe    the best on validation of the default and two full-fine-tune recipes (test never chooses)
-    deployed                the variant the compress stage chose for the best recipe (e.g. ONNX INT8)
 
-CPU latency is timed for every method in this process, on the machine's CPU with `--threads` threads, one text at
-a time (tokenization included), with the pack's latency settings. `--write` renders BENCHMARKS.md's section.
+`--teacher NAME=MODEL` adds an `hf` teacher (a local folder or hub id) to every run: the stronger-teacher
+experiment. CPU latency is timed for every method in this process, one text at a time (tokenization included).
 """
 
 from __future__ import annotations
@@ -35,40 +35,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from common import (
-    GERMAN_CREDIT_MAP,
-    MIMIC_MAP,
-    ROOT,
-    SHARED,
-    SMS_MAP,
-    accelerator,
-    code_version,
-    read_saved,
-    save_results,
-    write_section,
-)
+from common import ROOT, SPLITS, accelerator, code_version, read_saved, save_results, split_file, write_section
 
 from toolkit.compress.latency import measure_latency, set_threads
 from toolkit.config import PackConfig, validate_pack_config
 from toolkit.manifest import Manifest, cpu_name
 from toolkit.metrics.evaluation import evaluate_model
-from toolkit.pipeline import RunRequest, compress_run, run
+from toolkit.packs import load_pack
+from toolkit.pipeline import RunRequest, run
 
-# Recipes tried for "best": each starts from a copy of the default run (same split, teachers and kept samples).
-# The full fine-tune ones use the plain fine-tune baseline's learning rate, so the difference is the distillation.
-RECIPES = {
-    "default": {},
-    "full_ft": {"student.lora": None, "distill.learning_rate": 5e-5},
-    "full_ft_soft": {
-        "student.lora": None,
-        "distill.learning_rate": 5e-5,
-        "distill.alpha": 0.2,
-        "distill.temperature": 4.0,
-    },
-}
 FINETUNE_LEARNING_RATE = 5e-5
 SETFIT_ITERATIONS = 20  # the library's default number of pairs per training text
 SETFIT_MAX_STEPS = 1500  # caps the pairs on the larger sets (batch 16: 24,000 pairs)
+REAL_DATA = {"filter.enabled": False}  # the filter needs a generator prompt and pairs per pack: example data only
 
 
 @dataclass(frozen=True)
@@ -76,12 +55,14 @@ class DataSet:
     name: str
     title: str
     pack: str  # a pack name, or "text" for a pack built here from the file's labels
-    data: Path | None  # None: the pack's example data
+    split_folder: str | None  # None: the pack's example data
     overrides: dict = field(default_factory=dict)
     critical: str | None = None  # "text" packs: the class whose recall is the critical figure
-    columns: tuple[str, str] = ("text", "label")  # "text" packs: the file's text and label columns
+    peer: tuple[str, float] | None = None  # DESIGN.md's best peer on these rows: (method, test macro F1)
+    drop: tuple[str, ...] = ()  # columns of the split files not used
 
 
+SPLIT_COLUMNS = {"text": "text", "label": "label", "split": "split"}
 DATASETS = [
     DataSet("finance_example", "finance example data", "finance_risk", None),
     DataSet("triage_example", "triage example data", "medical_triage", None),
@@ -89,67 +70,113 @@ DATASETS = [
         "sms",
         "SMS smishing (ham=low, spam=medium, smishing=high)",
         "finance_risk",
-        SHARED / "sms_phishing_mendeley" / "Dataset_5971.csv",
-        SMS_MAP,
-    ),
-    DataSet(
-        "german_credit",
-        "German credit (rows as text; good=low, bad=high)",
-        "finance_risk",
-        SHARED / "statlog_german_credit" / "german_credit.csv",
-        GERMAN_CREDIT_MAP,
-    ),
-    DataSet(
-        "mimic_ed",
-        "MIMIC-IV-ED demo (ESI 1–2 emergent, 3–4 urgent; split by patient)",
-        "medical_triage",
-        SHARED / "triage_mimic_iv_ed_demo" / "triage.csv",
-        MIMIC_MAP,
+        "sms_phishing",
+        {
+            "input_map.columns": SPLIT_COLUMNS,
+            "input_map.labels": {"ham": "low", "spam": "medium", "smishing": "high"},
+            "input_map.drop_conflicting": True,
+            **REAL_DATA,
+        },
+        peer=("MiniLM-L6 fine-tune", 0.909),
     ),
     DataSet(
         "symptom2disease",
         "Symptom2Disease (24 diseases; critical: Pneumonia)",
         "text",
-        SHARED / "symptom2disease" / "Symptom2Disease.csv",
+        "symptom2disease",
+        {"input_map.drop_conflicting": True, **REAL_DATA},
         critical="Pneumonia",
+        peer=("TF-IDF + LR", 0.983),
     ),
     DataSet(
         "speech_intent",
         "Medical speech intent (25 symptoms, one row per distinct phrase; critical: Heart hurts)",
         "text",
-        SHARED / "medical_speech_intent" / "unique_phrases.csv",
-        {"input_map.drop_conflicting": True},
+        "medical_speech_intent",
+        {"input_map.drop_conflicting": True, **REAL_DATA},
         critical="Heart hurts",
-        columns=("phrase", "prompt"),
+        peer=("SetFit", 0.863),
+    ),
+    DataSet(
+        "german_credit",
+        "German credit (the peers' text + the 20 columns as typed fields; good=low, bad=high)",
+        "finance_risk",
+        "german_credit",
+        {
+            "input_map.columns": {**SPLIT_COLUMNS, "*": "fields"},
+            "input_map.labels": {"good": "low", "bad": "high"},
+            "render.template": "{text}",  # the text already names every column's meaning; the fields feed tables
+            "teachers": [
+                {"name": "tfidf_lr", "kind": "sklearn"},
+                {"name": "gbm_fields", "kind": "tabular"},
+                {"name": "linear_fields", "kind": "tabular", "options": {"model": "linear"}},
+                {
+                    "name": "minilm_finetuned",
+                    "kind": "hf",
+                    "options": {"model": "minilm", "epochs": 6, "learning_rate": 1e-4},
+                },
+            ],
+            "deferral.scope.require_fields": False,
+            **REAL_DATA,
+        },
+        peer=("one-hot tabular LR", 0.724),
+    ),
+    DataSet(
+        "mimic_ed",
+        "MIMIC-IV-ED demo (ESI 1–2 emergent, 3–4 urgent; split by patient)",
+        "medical_triage",
+        "triage_mimic_ed_demo",
+        {
+            "input_map.columns": {
+                "chiefcomplaint": "text",
+                "label": "label",
+                "subject_id": "group",
+                "split": "split",
+                "heartrate": "heart_rate",
+                "resprate": "resp_rate",
+                "o2sat": "spo2",
+                "sbp": "systolic_bp",
+            },
+            "input_map.labels": {"1": "emergent", "2": "emergent", "3": "urgent", "4": "urgent"},
+            **REAL_DATA,
+        },
+        drop=("text",),  # the peers' serialised row; our input is the complaint with the vitals as fields
     ),
 ]
 
 
-def text_pack(folder: Path, data: DataSet) -> Path:
+TEXT_PACK_TEACHERS = [
+    {"name": "tfidf_lr", "kind": "sklearn"},
+    {"name": "minilm_finetuned", "kind": "hf", "options": {"model": "minilm", "epochs": 6, "learning_rate": 1e-4}},
+]
+
+
+def teachers_with(data: DataSet, added: list[dict]) -> list[dict]:
+    """The data set's teachers (its override, else its pack's) and the `--teacher` ones."""
+    if "teachers" in data.overrides:
+        base = data.overrides["teachers"]
+    elif data.pack == "text":
+        base = TEXT_PACK_TEACHERS
+    else:
+        base = [t.model_dump(mode="json") for t in load_pack(data.pack).config.teachers]
+    return [*base, *added]
+
+
+def text_pack(folder: Path, data: DataSet, labels: list[str]) -> Path:
     """A pack for a plain text-classification file, as `domain-distill init` would start one: the file's labels,
     a TF-IDF and a MiniLM teacher, the default student. Returns the pack folder."""
-    text_column, label_column = data.columns
-    labels = sorted(pd.read_csv(data.data)[label_column].dropna().astype(str).unique())
     config = {
         "name": data.name,
         "description": data.title,
         "labels": [{"name": label} for label in labels],
         "critical_label": data.critical,
-        "columns": {"text": "text", "label": "label"},
-        "input_map": {"columns": {text_column: "text", label_column: "label"}},
+        "columns": {"text": "text", "label": "label", "split": "split"},
         "render": {"template": "{text}"},
         "targets": [
             {"metric": "recall", "label": data.critical, "at_least": 0.9},
             {"metric": "macro_f1", "at_least": 0.8},
         ],
-        "teachers": [
-            {"name": "tfidf_lr", "kind": "sklearn"},
-            {
-                "name": "minilm_finetuned",
-                "kind": "hf",
-                "options": {"model": "minilm", "epochs": 6, "learning_rate": 1e-4},
-            },
-        ],
+        "teachers": TEXT_PACK_TEACHERS,
         "student": {"model": "minilm", "lora": {"r": 8, "alpha": 16, "dropout": 0.1}, "max_length": 128},
         "distill": {"temperature": 2.0, "alpha": 0.5, "epochs": 8, "learning_rate": 2e-3, "batch_size": 16},
     }
@@ -162,74 +189,50 @@ def text_pack(folder: Path, data: DataSet) -> Path:
 # --- our pipeline -------------------------------------------------------------------------------------------------
 
 
-def default_request(data: DataSet, workdir: Path, fast: bool, threads: int, extra: dict) -> RunRequest:
-    """The default-recipe run; its data stage alone gives the split, so `--part baselines` needs nothing else."""
-    pack = str(text_pack(workdir / "packs", data)) if data.pack == "text" else data.pack
-    # 100 test texts timed per model (as --fast does): the figures settle well within that
+def request_for(data: DataSet, workdir: Path, fast: bool, threads: int, extra: dict) -> RunRequest:
+    """The default-recipe run on the fixed split (or the pack's example data)."""
+    path = split_file(data.split_folder, workdir / f"{data.name}.csv", data.drop) if data.split_folder else None
+    pack = data.pack
+    if pack == "text":
+        labels = sorted(pd.read_csv(path, dtype=str)["label"].dropna().unique())
+        pack = str(text_pack(workdir / "packs", data, labels))
     overrides = {**data.overrides, "compress.latency.threads": threads, "compress.latency.texts": 100, **extra}
-    return RunRequest(domain=pack, data=data.data, out=workdir / "default", fast=fast, overrides=overrides)
+    return RunRequest(domain=pack, data=path, out=workdir / "run", fast=fast, overrides=overrides)
 
 
-def run_ours(data: DataSet, workdir: Path, fast: bool, threads: int, extra: dict, log) -> dict:
-    """The default recipe up to its evaluation, then the other recipes from copies of it; only the best on
-    validation is compressed. Returns every recipe's student entry, the ensemble's, and the deployed variant's."""
-    request = default_request(data, workdir, fast, threads, extra)
-    pack, base, default_dir = request.domain, request.overrides, request.out
+def run_ours(request: RunRequest, log) -> dict:
+    """One pipeline run; what the table needs from its report, its recipe selection and its export."""
     started = time.perf_counter()
-    result = run(request, log=log, until="evaluate")
-    manifest = Manifest.open(default_dir).data
-    stages = manifest["stages"]
-    out = {
-        "ensemble_method": manifest["config"]["ensemble"]["method"],
-        "pipeline_seconds": time.perf_counter() - started,
-        "stage_seconds": {name: entry.get("seconds") for name, entry in stages.items()},
-        "metrics": slim(result.metrics),
-        "recipes": {"default": student_entry(result.metrics, stages)},
-    }
-    recipes = list(RECIPES.items())[: 2 if fast else None]
-    for name, overrides in recipes[1:]:
-        folder = workdir / name
-        if not folder.exists():  # an existing copy is a run to resume
-            shutil.copytree(default_dir, folder, ignore=shutil.ignore_patterns("export"))
-        recipe = run(
-            RunRequest(
-                domain=pack,
-                data=data.data,
-                out=folder,
-                fast=fast,
-                overrides={**base, **overrides, "compress.enabled": False},
-            ),
-            log=log,
-        )
-        out["recipes"][name] = student_entry(recipe.metrics, Manifest.open(folder).data["stages"])
-    best = max(out["recipes"], key=lambda name: out["recipes"][name]["validation_macro_f1"])
-    out["best_recipe"] = best
-    started = time.perf_counter()
-    export = compress_run(workdir / best, {"compress.enabled": True}, log)
-    out["compress_seconds"] = time.perf_counter() - started
-    out["export"] = json.loads((export / "metrics.json").read_text())
-    for entry in out["export"]["models"].values():
-        entry.pop("policy", None)
-        entry.pop("validation", None)
+    result = run(request, log=log)
+    manifest = Manifest.open(request.out).data
+    export = json.loads((request.out / "export" / "metrics.json").read_text())
+    for entry in export["models"].values():
+        for key in ("policy", "validation", "deferral"):
+            entry.pop(key, None)
         entry["test"] = slim_split(entry["test"])
-    return out
-
-
-def student_entry(metrics: dict, stages: dict) -> dict:
-    student = metrics["models"]["student"]
+    metrics = result.metrics
+    splits = load_splits(request.out)
+    for candidate in metrics["selection"]["candidates"]:  # test figures for the table: reported, never chosen on
+        stored = request.out / "student" / "candidates" / candidate["name"] / "probs.npz"
+        if stored.is_file():
+            with np.load(stored) as probs:
+                entry = evaluate_model(
+                    splits.labels["validation"], probs["validation"], splits.labels["test"], probs["test"], splits.config
+                )
+            candidate["test"] = slim_split(entry["test"])
     return {
-        "validation_macro_f1": student["validation"]["macro_f1"],
-        "test": slim_split(student["test"]),
-        "distill_seconds": stages["distill"]["seconds"],
-    }
-
-
-def slim(metrics: dict) -> dict:
-    """What the table needs from report/metrics.json (it is large: curves, per-split extras)."""
-    keep = ("labels", "critical_label")
-    return {
-        **{key: metrics.get(key) for key in keep},
-        "models": {name: {"test": slim_split(entry["test"])} for name, entry in metrics["models"].items()},
+        "ensemble_method": manifest["config"]["ensemble"]["method"],
+        "seconds": time.perf_counter() - started,
+        "stage_seconds": {name: entry.get("seconds") for name, entry in manifest["stages"].items()},
+        "teachers": [t["name"] for t in manifest["config"]["teachers"]],
+        "models": {
+            name: {"role": e["role"], "test": slim_split(e["test"]), "validation_macro_f1": e["validation"]["macro_f1"]}
+            for name, e in metrics["models"].items()
+        },
+        "selection": metrics["selection"],
+        "versus_baselines": metrics["versus_baselines"],
+        "deferral": {k: metrics["deferral"][k] for k in ("sentence",)} if metrics.get("deferral") else None,
+        "export": {"chosen": export["chosen"], "models": export["models"]},
     }
 
 
@@ -406,7 +409,12 @@ def evaluate_tool(s: Splits, info: dict, probs) -> dict:
     )
     texts = s.texts["test"]
     latency = measure_latency(lambda rows: probs([texts[i] for i in rows]), len(texts), s.config.compress.latency)
-    return {**info, "test": slim_split(entry["test"]), "latency": latency}
+    return {
+        **info,
+        "validation_macro_f1": entry["validation"]["macro_f1"],
+        "test": slim_split(entry["test"]),
+        "latency": latency,
+    }
 
 
 def baselines(s: Splits, workdir: Path, fast: bool, log) -> dict:
@@ -432,13 +440,14 @@ def measure(data: DataSet, workdir: Path, fast: bool, threads: int, part: str, e
         print(f"[{data.name} {time.perf_counter() - started:6.0f} s] {line}", file=sys.stderr, flush=True)
 
     set_threads(threads)
-    row: dict = {"name": data.name, "title": data.title, "fast": fast}
+    row: dict = {"name": data.name, "title": data.title, "fast": fast, "peer": data.peer}
+    request = request_for(data, workdir, fast, threads, extra)
     if part in ("all", "ours"):
-        row["ours"] = run_ours(data, workdir, fast, threads, extra, log)
+        row["ours"] = run_ours(request, log)
     else:
-        run(default_request(data, workdir, fast, threads, extra), log=log, until="data")
+        run(request, log=log, until="data")
     set_threads(threads)  # the pipeline's stages may have changed it
-    splits = load_splits(workdir / "default")
+    splits = load_splits(request.out)
     row["sizes"] = {split: len(texts) for split, texts in splits.texts.items()}
     row["critical"] = splits.config.critical_label
     if part in ("all", "baselines"):
@@ -467,79 +476,100 @@ def _f1(test: dict) -> str:
 
 
 TOOLS = {
-    "tfidf_lr": "TF-IDF + LR",
+    "tfidf_lr": "TF-IDF + LR (C on validation)",
     "minilm_finetune": "MiniLM-L6 fine-tune (HF Trainer)",
     "setfit": "SetFit (MiniLM-L6 body)",
 }
 
 
 def tool_entries(row: dict) -> list[tuple]:
-    """(method, test figures, latency, training) of the other tools; majority comes from our run's report."""
+    """(method, validation macro F1, test figures, latency, training) of the other tools."""
     entries = []
-    if "ours" in row:
-        entries.append(("majority class", row["ours"]["metrics"]["models"]["majority_baseline"]["test"], None, "—"))
     for key, label in TOOLS.items():
         if key in row.get("baselines", {}):
             tool = row["baselines"][key]
-            entries.append((label, tool["test"], tool["latency"], f"{tool['train_seconds']:.0f} s; {tool['settings']}"))
+            training = f"{tool['train_seconds']:.0f} s; {tool['settings']}"
+            entries.append((label, tool.get("validation_macro_f1"), tool["test"], tool["latency"], training))
     return entries
 
 
 def our_entries(ours: dict) -> list[tuple]:
-    """The teacher ensemble, each recipe's student, and the deployed variant of the best recipe."""
-    metrics, export, stages = ours["metrics"], ours["export"], ours["stage_seconds"]
+    """The run's own baselines and teachers, the ensemble, every recipe candidate, and the deployed model."""
+    models, selection, export = ours["models"], ours["selection"], ours["export"]
     method = ours["ensemble_method"]
-    whole = sum(seconds or 0 for stage, seconds in stages.items() if stage != "compress")
-    entries = [
+    stages = ours["stage_seconds"]
+    entries = [("majority class", None, models["majority_baseline"]["test"], None, "—")]
+    for name in ours["teachers"]:
+        entries.append((f"teacher {name}", models[name]["validation_macro_f1"], models[name]["test"], None, ""))
+    ensemble = f"ensemble_{method}"
+    entries.append(
         (
             f"teacher ensemble ({method})",
-            metrics["models"][f"ensemble_{method}"]["test"],
-            export["teacher_ensemble"].get("latency"),
-            f"{stages.get('teachers', 0):.0f} s (teachers stage)",
+            models[ensemble]["validation_macro_f1"],
+            models[ensemble]["test"],
+            None,
+            f"{stages.get('teachers', 0):.0f} s teachers stage",
         )
-    ]
-    # results measured before distill cleared student/ compressed the default recipe's adapter: say so
-    compressed = ours.get("compressed_recipe", ours["best_recipe"])
-    for name, recipe in ours["recipes"].items():
-        best = name == ours["best_recipe"]
-        training = f"{recipe['distill_seconds']:.0f} s distill"
+    )
+    for c in selection["candidates"]:
+        if "teacher" in c["details"]:
+            continue  # listed above, as a teacher
+        mark = " ✓ chosen" if c["name"] == selection["chosen"] else ""
+        test = c.get("test")
+        f1 = c["validation"].get("macro_f1")
         entries.append(
             (
-                f"**domain-distill student, {name}**" + (" ✓ best on validation" if best else ""),
-                recipe["test"],
-                export["models"]["student_fp32"]["latency"] if name == compressed else None,
-                training + (f" ({whole:.0f} s whole run)" if name == "default" else ""),
+                f"candidate {c['name']}{mark}",
+                f1,
+                test,
+                None,
+                f"{c['seconds']:.0f} s" if c["value"] is not None else c["status"],
             )
         )
     chosen = export["models"][export["chosen"]]
     entries.append(
         (
-            f"**deployed: {compressed} → {export['chosen']}** ({chosen['size_bytes'] / 1e6:.0f} MB)"
-            + ("" if compressed == ours["best_recipe"] else " †"),
+            f"**deployed: {selection['chosen']} → {export['chosen']}** ({chosen['size_bytes'] / 1e6:.1f} MB)",
+            None,
             chosen["test"],
             chosen["latency"],
-            f"{ours['compress_seconds']:.0f} s compress",
+            f"{ours['seconds']:.0f} s whole run (selection {selection['seconds']:.0f} s)",
         )
     )
     return entries
 
 
+def verdict(row: dict) -> str:
+    """The issue's target on a shared set: deployed ≥ best peer − 0.01, or the run shipped a baseline."""
+    if not row.get("peer") or "ours" not in row:
+        return ""
+    method, value = row["peer"]
+    ours = row["ours"]
+    deployed = ours["export"]["models"][ours["export"]["chosen"]]["test"]["macro_f1"]
+    gap = deployed - value
+    shipped = ours["selection"]["baseline_chosen"]
+    status = "met" if gap >= -0.01 else ("baseline shipped" if shipped else f"missed by {-gap - 0.01:.3f}")
+    return f"best peer in DESIGN.md: {method} {value:.3f}; deployed {deployed:.3f} ({gap:+.3f}): **{status}**"
+
+
 def table(rows: list[dict]) -> str:
     lines = [
-        "| data set (train / val / test) | method | test macro F1 [95% CI] | critical recall | p50 ms (CPU) "
-        "| texts/s (batch 32) | training |",
+        "| data set (train / val / test) | method | validation macro F1 | test macro F1 [95% CI] | critical recall "
+        "| p50 ms (CPU) | training |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         critical, sizes = row["critical"], row["sizes"]
         entries = tool_entries(row) + (our_entries(row["ours"]) if "ours" in row else [])
-        for i, (label, test, latency, training) in enumerate(entries):
+        for i, (label, validation, test, latency, training) in enumerate(entries):
             lead = f"{row['title']} ({sizes['train']} / {sizes['validation']} / {sizes['test']})" if i == 0 else ""
-            recall = test["per_class"][critical]["recall"]
-            speed = (f"{latency['p50_ms']:.1f}", f"{latency['throughput_per_s']:,.0f}") if latency else ("", "")
-            lines.append(
-                f"| {lead} | {label} | {_f1(test)} | {recall:.3f} ({critical}) | {speed[0]} | {speed[1]} | {training} |"
-            )
+            recall = f"{test['per_class'][critical]['recall']:.3f}" if test and critical else ""
+            val = f"{validation:.3f}" if validation is not None else ""
+            speed = f"{latency['p50_ms']:.1f}" if latency else ""
+            shown = _f1(test) if test else ""
+            lines.append(f"| {lead} | {label} | {val} | {shown} | {recall} | {speed} | {training} |")
+        if verdict(row):
+            lines.append(f"| | {verdict(row)} | | | | | |")
     return "\n".join(lines)
 
 
@@ -552,6 +582,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override for our runs (repeatable)"
+    )
+    parser.add_argument(
+        "--teacher", action="append", default=[], metavar="NAME=MODEL", help="add an hf teacher (folder or hub id)"
     )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the latency figures (default 2)")
     parser.add_argument("--out", type=Path, help="raw results (default bench/results/quality.json)")
@@ -572,21 +605,27 @@ def main() -> None:
     else:
         version = code_version()
         extra = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
+        added = [
+            {"name": name, "kind": "hf", "options": {"model": model, "epochs": 6, "learning_rate": 3e-5}}
+            for name, _, model in (item.partition("=") for item in args.teacher)
+        ]
         chosen = [d for d in DATASETS if not args.only or d.name in args.only]
-        missing = [d for d in chosen if d.data is not None and not d.data.is_file()]
+        missing = [d for d in chosen if d.split_folder and not (SPLITS / d.split_folder).is_dir()]
         for d in missing:
-            print(f"skipped {d.name}: {d.data} not found (set SHARED_DATASETS to the folder of the real data sets)")
+            print(f"skipped {d.name}: {SPLITS / d.split_folder} not found (set SHARED_SPLITS to the splits folder)")
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
             base = args.workdir or Path(tmp)
             for data in chosen:
                 if data not in missing:
-                    rows.append(measure(data, base / data.name, args.fast, args.threads, args.part, extra))
+                    extras = {**extra, **({"teachers": teachers_with(data, added)} if added else {})}
+                    rows.append(measure(data, base / data.name, args.fast, args.threads, args.part, extras))
         command = (
             "python bench/quality.py"
             + (" --fast" if args.fast else "")
             + (f" --only {' '.join(args.only)}" if args.only else "")
             + (f" --part {args.part}" if args.part != "all" else "")
+            + "".join(f" --teacher {item}" for item in args.teacher)
             + "".join(f" --set {item}" for item in args.set)
         )
         out = args.out or ROOT / "bench" / "results" / "quality.json"

