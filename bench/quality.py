@@ -217,7 +217,11 @@ def run_ours(request: RunRequest, log) -> dict:
         if stored.is_file():
             with np.load(stored) as probs:
                 entry = evaluate_model(
-                    splits.labels["validation"], probs["validation"], splits.labels["test"], probs["test"], splits.config
+                    splits.labels["validation"],
+                    probs["validation"],
+                    splits.labels["test"],
+                    probs["test"],
+                    splits.config,
                 )
             candidate["test"] = slim_split(entry["test"])
     return {
@@ -311,7 +315,11 @@ def hf_finetune(s: Splits, workdir: Path, fast: bool) -> tuple[dict, object]:
     tokenizer = load_tokenizer(source)
     names = config.label_names
     model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+        source,
+        dtype=torch.float32,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)},
     )
 
     def encode(split: str) -> list[dict]:

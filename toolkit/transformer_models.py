@@ -68,6 +68,7 @@ def load_classifier(reference: str, label_names: Sequence[str]) -> torch.nn.Modu
             id2label=id2label,
             label2id={v: k for k, v in id2label.items()},
             ignore_mismatched_sizes=True,  # a head for other labels is replaced, as the docstring says
+            dtype=torch.float32,  # an fp16 / bf16 checkpoint still trains in fp32 (mixed precision is the Trainer's)
         )
     except OSError as error:
         raise ConfigError(
