@@ -202,3 +202,23 @@ def test_fields_survive_truncation_of_a_long_text() -> None:
     assert "spo2 84" in kept.lower()
     short = render_row("chest pain", values, config.columns.fields, config.render)
     assert short.startswith("chest pain")  # short texts keep the template's order
+
+
+def test_a_resumed_selection_restores_finished_candidates_and_retrains_only_missing_weights(two_runs, tmp_path) -> None:
+    import shutil
+
+    from toolkit.distill.stage import run_distill
+    from toolkit.run_context import open_run
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(two_runs[False].run_dir, run_dir)
+    selection = json.loads((run_dir / "student" / "selection.json").read_text())
+    chosen = run_dir / "student" / "candidates" / selection["chosen"]
+    shutil.rmtree(chosen / "merged")  # as if the run died after choosing, before the weights were copied
+    lines: list[str] = []
+    ctx = open_run(run_dir, log=lines.append)
+    run_distill(ctx, ctx.manifest.data["stages"]["distill"]["fingerprint"])
+    restored = [line for line in lines if "trained earlier in this run, restored" in line]
+    assert len(restored) == len(selection["candidates"])
+    assert (chosen / "merged" / "config.json").is_file() and (run_dir / "student" / "merged" / "config.json").is_file()
+    assert json.loads((run_dir / "student" / "selection.json").read_text())["chosen"] == selection["chosen"]

@@ -233,6 +233,22 @@ def plot_training(run_dir: str | Path) -> Figure:
     return figure
 
 
+def recipe_selection(run_dir: str | Path) -> pd.DataFrame:
+    """Every candidate recipe of the distill stage with its validation figures and wall time; `chosen` marks the
+    deployed one (the best on validation; test never chooses)."""
+    selection = _json(run_dir, "student", "selection.json", stage="distill")
+    rows = {}
+    for c in selection["candidates"]:
+        rows[c["name"]] = {
+            "what it is": c["description"],
+            "added filter samples": ", ".join(c["samples"]) or "none",
+            **{f"validation {k.replace('_', ' ')}": round(v, 3) for k, v in c["validation"].items()},
+            "seconds": round(c["seconds"]),
+            "chosen": "✓" if c["name"] == selection["chosen"] else ("" if c["value"] is not None else c["status"]),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 # --------------------------------------------------------------------------------------------------- evaluate
 
 
@@ -257,6 +273,22 @@ def models_table(run_dir: str | Path) -> pd.DataFrame:
             **({f"recall {critical}": round(test["per_class"][critical]["recall"], 3)} if critical else {}),
             "ROC-AUC": test["auc"]["macro_roc_auc"],
             "ECE": round(test["calibration"]["ece"], 3),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def versus_baselines(run_dir: str | Path) -> pd.DataFrame:
+    """The deployed student against each baseline a user would build: test macro F1 difference, paired 95% CI."""
+    rows = {}
+    for v in metrics(run_dir)["versus_baselines"]:
+        d = v["test_difference"]
+        rows[v["baseline"]] = {
+            "validation: student": round(v["validation"]["student"], 3),
+            "validation: baseline": round(v["validation"]["baseline"], 3),
+            "test: student": round(v["test"]["student"], 3),
+            "test: baseline": round(v["test"]["baseline"], 3),
+            "difference [95% CI]": f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
+            "distillation": v["verdict"],
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 

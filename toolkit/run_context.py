@@ -3,7 +3,7 @@ outputs (splits, stored probabilities, the fitted ensemble rule, the fitted teac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +74,12 @@ def ensemble_rule(ctx: RunContext) -> EnsembleRule:
     return fit_rules(ctx, validation, load_split(ctx, "validation").labels)[ctx.config.ensemble.method]
 
 
-def restore_teachers(ctx: RunContext) -> list[Teacher]:
-    """The teachers the teachers stage fitted and saved, ready to label new inputs."""
+def restore_teachers(ctx: RunContext, names: Sequence[str] | None = None) -> list[Teacher]:
+    """The teachers the teachers stage fitted and saved (those in `names` only, if given), ready to label inputs."""
     teachers = []
     for spec in ctx.config.teachers:
+        if names is not None and spec.name not in names:
+            continue
         max_length = ctx.config.student.max_length
         teacher = build_teacher(
             spec, ctx.labels, seed=ctx.seed, max_length=max_length, pack=ctx.pack, fields=ctx.config.columns.fields

@@ -37,6 +37,7 @@ from toolkit.decision.evaluation import evaluate_cascade
 from toolkit.decision.from_run import SCOPE_FILE, cascade_latency, deferral_inputs, ensemble_servable, load_scope
 from toolkit.distill.fit import FitSettings, Split, fit_classifier
 from toolkit.distill.recipe import validation_value
+from toolkit.distill.selection import shipped_teacher
 from toolkit.distill.student import build_student
 from toolkit.manifest import Progress, cpu_name, now
 from toolkit.metrics.evaluation import evaluate_model
@@ -243,9 +244,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
     splits = {name: load_split(ctx, name) for name in SPLITS}
     tokenizer = load_tokenizer(str(ctx.path("student", "merged")))
     max_length = config.student.max_length
-    selection = ctx.path("student", "selection.json")
-    shipped = json.loads(selection.read_text()).get("deployed_teacher") if selection.is_file() else None
-    plan = variant_plan(config, shipped)
+    plan = variant_plan(config, shipped_teacher(ctx.run_dir))
     for name, _, source in plan:
         if not progress.done(f"build:{name}"):
             ctx.log(f"compress: building {name} from {source}")

@@ -14,6 +14,7 @@ from toolkit.decision.cascade import Cascade
 from toolkit.decision.evaluation import DeferralInputs, evaluate_cascade
 from toolkit.decision.scope import ScopeModel
 from toolkit.decision.serving import CascadeModels, CombineFn, StudentFn, TeachersFn, time_cascade
+from toolkit.distill.selection import shipped_teacher
 from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers, teacher_probs
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
 
@@ -84,11 +85,10 @@ def student_function(folder: str | Path, config: PackConfig) -> StudentFn:
 
 def deployed_function(ctx: RunContext) -> StudentFn:
     """The model the run deploys: its merged student, or the scikit-learn teacher that won the recipe selection."""
-    selection = ctx.path("student", "selection.json")
-    shipped = json.loads(selection.read_text(encoding="utf-8")).get("deployed_teacher") if selection.is_file() else None
+    shipped = shipped_teacher(ctx.run_dir)
     if shipped is None:
         return student_function(ctx.path("student", "merged"), ctx.config)
-    teacher = next(t for t in restore_teachers(ctx) if t.name == shipped)
+    (teacher,) = restore_teachers(ctx, [shipped])
     return lambda inputs, fields=None: teacher.predict_proba(inputs, fields)
 
 

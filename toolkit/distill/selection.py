@@ -16,13 +16,16 @@ deployed (ties go to fewer added samples, then to the earlier candidate). The te
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from toolkit.config import PackConfig, apply_overrides
 
 SAMPLE_SOURCES = ("unlabeled pool", "generated")  # the `source` values of filter/kept.parquet
+SELECTION_FILE = "selection.json"  # in student/
 FINETUNE = "finetune"
 
 
@@ -49,6 +52,12 @@ class CandidateResult:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "samples": list(self.samples)}
+
+
+def shipped_teacher(run_dir: Path) -> str | None:
+    """The scikit-learn teacher a run deploys instead of a transformer (it won the selection), or None."""
+    path = Path(run_dir) / "student" / SELECTION_FILE
+    return json.loads(path.read_text(encoding="utf-8")).get("deployed_teacher") if path.is_file() else None
 
 
 def scaled_epochs(config: PackConfig, train_rows: int, fast: bool) -> PackConfig:

@@ -31,6 +31,7 @@ from toolkit.distill.fit import Split
 from toolkit.distill.recipe import phases_record, recipe_phases, run_recipe, validation_value
 from toolkit.distill.selection import (
     SAMPLE_SOURCES,
+    SELECTION_FILE,
     Candidate,
     CandidateResult,
     choose,
@@ -254,13 +255,21 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
             if spec.kind in BASELINE_TEACHER_KINDS
         ]
     chosen = choose(results)
+    trained = [r for r in results if r.value is not None and "teacher" not in r.details]
+    best = chosen if "teacher" not in chosen.details else choose(trained)  # student/ holds a transformer always
+    if not ctx.path("student", "candidates", best.name, "merged").is_dir():  # resumed after its weights went
+        ctx.path("student", "candidates", best.name, "result.json").unlink(missing_ok=True)
+        train_candidate(ctx, candidates[best.name], splits, kept, stage_fingerprint)
     if is_main_process():
-        _make_student(ctx, chosen, results)
+        _make_student(ctx, chosen, best, trained)
         _write_selection(ctx, config, results, chosen)
     barrier()
     ctx.log(selection_sentence(chosen, results, config.distill.primary_metric))
     details = next(r.details for r in results if r.name == chosen.name)
-    return {"chosen": chosen.name, **{k: details[k] for k in ("trainable_parameters", "phases") if k in details}}
+    return {
+        "chosen": chosen.name,
+        **{k: details[k] for k in ("trainable_parameters", "total_parameters", "phases") if k in details},
+    }
 
 
 TEACHER_WORDS = {"sklearn": "TF-IDF + logistic regression", "tabular": "scikit-learn model on the structured fields"}
@@ -284,16 +293,14 @@ def _teacher_result(ctx: RunContext, name: str, kind: str, splits: dict[str, Spl
     )
 
 
-def _make_student(ctx: RunContext, chosen: CandidateResult, results: list[CandidateResult]) -> None:
-    """The chosen candidate's files become student/; the other candidates keep their figures, not their weights.
-    When a scikit-learn teacher won, student/ holds the best transformer with the teacher's probabilities: the
-    compress stage ships the teacher."""
+def _make_student(
+    ctx: RunContext, chosen: CandidateResult, best: CandidateResult, trained: list[CandidateResult]
+) -> None:
+    """The files of `best` (the chosen candidate, or the best transformer when a scikit-learn teacher won: then with
+    the teacher's probabilities, and the compress stage ships the teacher) become student/; the other candidates
+    keep their figures, not their weights."""
     student = ctx.path("student")
-    trained = [r for r in results if r.value is not None and "teacher" not in r.details]
-    best = chosen if "teacher" not in chosen.details else choose(trained)
     source = ctx.path("student", "candidates", best.name)
-    if not (source / "merged").is_dir():
-        raise RuntimeError(f"{source}: the chosen candidate's weights are missing; delete student/ and run again")
     for name in STUDENT_FILES:
         target = student / name
         if target.is_dir():
@@ -323,7 +330,7 @@ def _write_selection(
         "seconds": round(sum(r.seconds for r in results), 2),
         "candidates": [r.to_dict() for r in results],
     }
-    ctx.path("student", "selection.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    ctx.path("student", SELECTION_FILE).write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
 
 def selection_sentence(chosen: CandidateResult, results: list[CandidateResult], metric: str) -> str:

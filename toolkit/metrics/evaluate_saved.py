@@ -13,6 +13,7 @@ from toolkit.config import PackConfig, apply_overrides, validate_pack_config
 from toolkit.data.loading import read_table
 from toolkit.data.validation import validate_frame
 from toolkit.decision.labels import severe_argmax
+from toolkit.distill.selection import shipped_teacher
 from toolkit.errors import ConfigError
 from toolkit.metrics.bootstrap import bootstrap_intervals, confusion, confusion_figures
 from toolkit.metrics.classification import classification_metrics
@@ -56,12 +57,22 @@ def evaluate_saved(model: Path, data: Path, resamples: int = 1000, overrides: di
     report.raise_if_errors()
     labels = config.label_names
     y = frame["label"].map({label: k for k, label in enumerate(labels)}).to_numpy()
-    classifier = load_classifier(str(saved.model_dir), labels)
-    probs = predict_proba(
-        classifier, load_tokenizer(str(saved.model_dir)), frame["input"].tolist(), config.student.max_length
-    )
+    deployed = saved.model_dir == saved.run_dir / "student" / "merged"
+    teacher = shipped_teacher(saved.run_dir) if deployed else None
+    if teacher is not None:  # the run ships a scikit-learn baseline: that is the model to judge
+        from toolkit.decision.from_run import deployed_function, field_columns
+        from toolkit.run_context import open_run
+
+        probs = deployed_function(open_run(saved.run_dir, log=lambda _: None))(
+            frame["input"].tolist(), field_columns(frame, config)
+        )
+    else:
+        classifier = load_classifier(str(saved.model_dir), labels)
+        probs = predict_proba(
+            classifier, load_tokenizer(str(saved.model_dir)), frame["input"].tolist(), config.student.max_length
+        )
     out = {
-        "model": str(saved.model_dir),
+        "model": f"teacher {teacher} (shipped)" if teacher else str(saved.model_dir),
         "data": str(data),
         "rows": len(frame),
         "dropped": len(report.dropped),

@@ -14,6 +14,32 @@ def _ci(entry: dict, key: str, short: bool = False) -> str:
     return f" ({'' if short else '95% interval '}{i['low']:.3f}–{i['high']:.3f})" if i else ""
 
 
+def _chosen(selection: dict | None) -> dict | None:
+    return next(c for c in selection["candidates"] if c["name"] == selection["chosen"]) if selection else None
+
+
+def _lora(payload: dict, config: PackConfig) -> bool:
+    chosen = _chosen(payload.get("selection"))
+    return chosen["details"].get("lora", False) if chosen else config.student.lora is not None
+
+
+def _deployed_lines(selection: dict | None) -> list[str]:
+    """Which candidate recipe is deployed, and that validation chose it (student/selection.json)."""
+    chosen = _chosen(selection)
+    if chosen is None:
+        return []
+    trained = sum(c["value"] is not None for c in selection["candidates"])
+    line = (
+        f"- Deployed: `{chosen['name']}` ({chosen['description']}), the best validation {selection['metric']} "
+        f"({chosen['value']:.3f}) of {trained} candidates trained on the same rows; the test split did not choose."
+    )
+    if selection.get("deployed_teacher"):
+        line += " It is a scikit-learn baseline, shipped as it is: no transformer beat it on validation."
+    elif selection["baseline_chosen"]:
+        line += " It is the plain fine-tune: no distilled recipe beat it on validation."
+    return [line]
+
+
 def render_model_card(payload: dict, config: PackConfig, manifest: dict) -> str:
     card, student = config.model_card, payload["models"]["student"]
     test = student["test"]
@@ -22,12 +48,11 @@ def render_model_card(payload: dict, config: PackConfig, manifest: dict) -> str:
     lines = [f"# Model card: {payload['domain']} student", ""]
     if card.warning:
         lines += [f"**{card.warning.strip()}**", ""]
+    lines += ["## Model", "", *_deployed_lines(payload.get("selection"))]
     lines += [
-        "## Model",
-        "",
         f"- Base: `{config.student.model}`"
         + (f", layers {config.student.keep_layers}" if config.student.keep_layers else "")
-        + (f", LoRA r={config.student.lora.r} merged into the weights" if config.student.lora else ", fully fine-tuned")
+        + (", LoRA merged into the weights" if _lora(payload, config) else ", fully fine-tuned")
         + f"; inputs up to {config.student.max_length} tokens.",
         f"- Trainable parameters during distillation: {distill.get('trainable_parameters', 'n/a'):,} of "
         f"{distill.get('total_parameters', 'n/a'):,}."
