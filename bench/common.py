@@ -131,3 +131,25 @@ def split_file(folder: str, out: Path, drop: tuple[str, ...] = ()) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).drop(columns=list(drop)).to_csv(out, index=False)
     return out
+
+
+# The fixed splits through the packs (their files carry a `split` column); the same maps for every benchmark.
+SPLIT_COLUMNS = {"text": "text", "label": "label", "split": "split"}
+MIMIC_SPLIT_MAP = {  # ESI 1-2 emergent, 3-4 urgent; the peers' serialised `text` column is dropped (see split_file)
+    "input_map.columns": {
+        "chiefcomplaint": "text",
+        "label": "label",
+        "subject_id": "group",
+        "split": "split",
+        "heartrate": "heart_rate",
+        "resprate": "resp_rate",
+        "o2sat": "spo2",
+        "sbp": "systolic_bp",
+    },
+    "input_map.labels": {"1": "emergent", "2": "emergent", "3": "urgent", "4": "urgent"},
+}
+SMS_SPLIT_MAP = {
+    "input_map.columns": SPLIT_COLUMNS,
+    "input_map.labels": {"ham": "low", "spam": "medium", "smishing": "high"},
+    "input_map.drop_conflicting": True,
+}

@@ -21,7 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import ROOT, code_version, machine_name, read_saved, save_results, split_file, write_section
+from common import (
+    MIMIC_SPLIT_MAP,
+    ROOT,
+    SMS_SPLIT_MAP,
+    SPLIT_COLUMNS,
+    code_version,
+    machine_name,
+    read_saved,
+    save_results,
+    split_file,
+    write_section,
+)
 
 from toolkit.decision.confidence import Confidence
 from toolkit.decision.labels import severe_argmax
@@ -50,30 +61,14 @@ DATASETS = [
         "MIMIC-IV-ED demo (ESI 1–2 emergent, 3–4 urgent; split by patient)",
         "medical_triage",
         "triage_mimic_ed_demo",
-        {
-            "input_map.columns": {
-                "chiefcomplaint": "text",
-                "label": "label",
-                "subject_id": "group",
-                "split": "split",
-                "heartrate": "heart_rate",
-                "resprate": "resp_rate",
-                "o2sat": "spo2",
-                "sbp": "systolic_bp",
-            },
-            "input_map.labels": {"1": "emergent", "2": "emergent", "3": "urgent", "4": "urgent"},
-        },
+        MIMIC_SPLIT_MAP,
     ),
     DataSet(
         "sms",
         "SMS smishing (ham=low, spam=medium, smishing=high)",
         "finance_risk",
         "sms_phishing",
-        {
-            "input_map.columns": {"text": "text", "label": "label", "split": "split"},
-            "input_map.labels": {"ham": "low", "spam": "medium", "smishing": "high"},
-            "input_map.drop_conflicting": True,
-        },
+        SMS_SPLIT_MAP,
     ),
     DataSet(
         "german_credit",
@@ -81,7 +76,7 @@ DATASETS = [
         "finance_risk",
         "german_credit",
         {
-            "input_map.columns": {"text": "text", "label": "label", "split": "split"},
+            "input_map.columns": SPLIT_COLUMNS,
             "input_map.labels": {"good": "low", "bad": "high"},
         },
     ),

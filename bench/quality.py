@@ -35,7 +35,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from common import ROOT, SPLITS, accelerator, code_version, read_saved, save_results, split_file, write_section
+from common import (
+    MIMIC_SPLIT_MAP,
+    ROOT,
+    SMS_SPLIT_MAP,
+    SPLIT_COLUMNS,
+    SPLITS,
+    accelerator,
+    code_version,
+    read_saved,
+    save_results,
+    split_file,
+    write_section,
+)
 
 from toolkit.compress.latency import measure_latency, set_threads
 from toolkit.config import PackConfig, validate_pack_config
@@ -62,7 +74,6 @@ class DataSet:
     drop: tuple[str, ...] = ()  # columns of the split files not used
 
 
-SPLIT_COLUMNS = {"text": "text", "label": "label", "split": "split"}
 DATASETS = [
     DataSet("finance_example", "finance example data", "finance_risk", None),
     DataSet("triage_example", "triage example data", "medical_triage", None),
@@ -71,12 +82,7 @@ DATASETS = [
         "SMS smishing (ham=low, spam=medium, smishing=high)",
         "finance_risk",
         "sms_phishing",
-        {
-            "input_map.columns": SPLIT_COLUMNS,
-            "input_map.labels": {"ham": "low", "spam": "medium", "smishing": "high"},
-            "input_map.drop_conflicting": True,
-            **REAL_DATA,
-        },
+        {**SMS_SPLIT_MAP, **REAL_DATA},
         peer=("MiniLM-L6 fine-tune", 0.909),
     ),
     DataSet(
@@ -126,20 +132,7 @@ DATASETS = [
         "MIMIC-IV-ED demo (ESI 1–2 emergent, 3–4 urgent; split by patient)",
         "medical_triage",
         "triage_mimic_ed_demo",
-        {
-            "input_map.columns": {
-                "chiefcomplaint": "text",
-                "label": "label",
-                "subject_id": "group",
-                "split": "split",
-                "heartrate": "heart_rate",
-                "resprate": "resp_rate",
-                "o2sat": "spo2",
-                "sbp": "systolic_bp",
-            },
-            "input_map.labels": {"1": "emergent", "2": "emergent", "3": "urgent", "4": "urgent"},
-            **REAL_DATA,
-        },
+        {**MIMIC_SPLIT_MAP, **REAL_DATA},
         drop=("text",),  # the peers' serialised row; our input is the complaint with the vitals as fields
     ),
 ]

@@ -74,7 +74,7 @@ def test_manifest_records_config_versions_seed_and_timings(tiny_run) -> None:
 def test_report_shows_models_side_by_side(tiny_run) -> None:
     _, result = tiny_run
     report = result.report_path.read_text()
-    assert "| student | student (LoRA) |" in report
+    assert "| student | student, deployed: recipe (the pack's recipe) |" in report
     assert "| majority_baseline | baseline |" in report
 
 

@@ -92,6 +92,9 @@ def training_split(ctx: RunContext, train: Split, kept: pd.DataFrame | None, sou
         keep = ~rows.isin(flagged).to_numpy()
         texts, labels = [t for t, k in zip(texts, keep, strict=True) if k], labels[keep]
         probs = probs[keep] if probs is not None else None
+        ctx.log(
+            f"distill: {int((~keep).sum())} training rows flagged as label issues left out (filter.label_issues.drop)"
+        )
     if kept is not None and sources:
         added = kept[kept["source"].isin(sources)]
         index = {label: k for k, label in enumerate(ctx.labels)}
@@ -99,6 +102,9 @@ def training_split(ctx: RunContext, train: Split, kept: pd.DataFrame | None, sou
         labels = np.concatenate([labels, added["label"].map(index).to_numpy()])
         if probs is not None:
             probs = np.concatenate([probs, added[[f"p_{label}" for label in ctx.labels]].to_numpy()])
+        ctx.log(
+            f"distill: {len(added)} filtered samples added to {len(train.texts)} training rows ({', '.join(sources)})"
+        )
     return Split(texts, labels, teacher_probs=probs)
 
 
@@ -316,6 +322,10 @@ def _make_student(
         if result.name != best.name:
             for weights in WEIGHTS:
                 shutil.rmtree(ctx.path("student", "candidates", result.name, weights), ignore_errors=True)
+    names = {r.name for r in trained}
+    for folder in ctx.path("student", "candidates").iterdir():  # what an earlier config's selection left
+        if folder.name not in names:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write_selection(
