@@ -108,12 +108,13 @@ def test_selection_chooses_on_validation_and_test_never_changes_it(two_runs) -> 
 def test_report_compares_the_student_with_each_baseline_with_intervals(two_runs) -> None:
     metrics = two_runs[False].metrics
     assert "finetune_baseline" in metrics["models"]
+    assert metrics["distilled"] in {"recipe", "soft"}  # the best distilled candidate, not the baseline
     versus = {v["baseline"]: v for v in metrics["versus_baselines"]}
     assert set(versus) == {"finetune_baseline", "tfidf_lr"}
     for v in versus.values():
         d = v["test_difference"]
         assert d["low"] <= d["difference"] <= d["high"]
-        assert d["difference"] == pytest.approx(v["test"]["student"] - v["test"]["baseline"])
+        assert d["difference"] == pytest.approx(v["test"]["distilled"] - v["test"]["baseline"])
     report = (two_runs[False].run_dir / "report" / "report.md").read_text()
     assert "## Against the baselines a user would build" in report and "| finetune |" in report
 
@@ -141,6 +142,8 @@ def test_a_scikit_learn_baseline_that_wins_on_validation_is_shipped(tmp_path, ti
     prediction = predictor.predict(row)
     assert prediction.argmax_label in LABELS and sum(prediction.probabilities.values()) == pytest.approx(1.0)
     assert "scikit-learn baseline, shipped" in outcome.report_path.read_text()
+    card = (outcome.run_dir / "report" / "MODEL_CARD.md").read_text()
+    assert "It is a scikit-learn baseline, shipped as it is" in card and "- Base:" not in card
 
 
 def test_the_reward_floor_rejects_low_reward_candidates_whatever_their_batch() -> None:

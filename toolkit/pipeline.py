@@ -40,7 +40,7 @@ from toolkit.decision.evaluation import add_selective_entries
 from toolkit.decision.from_run import cascade_report, deferral_inputs, fit_scope
 from toolkit.decision.words import deferral_sentence
 from toolkit.distill.fit import Split
-from toolkit.distill.selection import FINETUNE
+from toolkit.distill.selection import FINETUNE, best_distilled
 from toolkit.distill.stage import filter_feeds_distill, run_distill
 from toolkit.distributed import barrier, is_main_process, process_share
 from toolkit.errors import ConfigError, DataError
@@ -368,6 +368,10 @@ def stage_evaluate(ctx: RunContext) -> dict:
         }
         for name, (role, probs) in sources.items()
     }
+    distilled = best_distilled(selection) if selection else "student"
+    distilled_probs = (
+        ctx.path("student", "candidates", distilled, "probs.npz") if selection else ctx.path("student", "probs.npz")
+    )
     scope = fit_scope(ctx)
     deferral = deferral_inputs(ctx, scope)
     reference = add_selective_entries(models, {name: probs for name, (_, probs) in sources.items()}, deferral)
@@ -384,10 +388,11 @@ def stage_evaluate(ctx: RunContext) -> dict:
         "targets_at_argmax": check_targets(models["student"]["test"], ctx.config.targets),
         "reference_accuracy": reference,
         "selection": selection,
+        "distilled": distilled,
         "versus_baselines": versus_baselines(
-            {name: probs for name, (_, probs) in sources.items()},
+            load_probs(distilled_probs),
+            {name: sources[name][1] for name in baseline_names(ctx.config, sources)},
             {"validation": y_val, "test": y_test},
-            baseline_names(ctx.config, sources),
             ctx.labels,
             seed=ctx.seed,
         ),

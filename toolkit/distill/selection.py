@@ -127,6 +127,13 @@ def choose(results: list[CandidateResult]) -> CandidateResult:
     return min(trained, key=lambda kr: (-round(kr[1].value, 6), len(kr[1].samples), kr[0]))[1]
 
 
+def best_distilled(selection: dict) -> str:
+    """The name of the best distilled candidate of a stored selection (student/selection.json): what distillation
+    achieved, whether or not a baseline was deployed."""
+    results = [CandidateResult(**{**c, "samples": tuple(c["samples"])}) for c in selection["candidates"]]
+    return choose([r for r in results if not r.baseline and r.value is not None]).name
+
+
 def over_budget(results: list[CandidateResult], budget: float) -> bool:
     """Whether the candidates after the recipe and the baseline have used `budget` x the recipe's wall time."""
     if len(results) < 2:

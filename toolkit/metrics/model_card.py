@@ -48,24 +48,28 @@ def render_model_card(payload: dict, config: PackConfig, manifest: dict) -> str:
     lines = [f"# Model card: {payload['domain']} student", ""]
     if card.warning:
         lines += [f"**{card.warning.strip()}**", ""]
+    selection = payload.get("selection") or {}
     lines += ["## Model", "", *_deployed_lines(payload.get("selection"))]
+    if not selection.get("deployed_teacher"):  # a shipped scikit-learn baseline has no transformer or teachers
+        lines += [
+            f"- Base: `{config.student.model}`"
+            + (f", layers {config.student.keep_layers}" if config.student.keep_layers else "")
+            + (", LoRA merged into the weights" if _lora(payload, config) else ", fully fine-tuned")
+            + f"; inputs up to {config.student.max_length} tokens.",
+            f"- Trainable parameters during distillation: {distill.get('trainable_parameters', 'n/a'):,} of "
+            f"{distill.get('total_parameters', 'n/a'):,}."
+            if distill.get("total_parameters")
+            else "- Parameters: n/a.",
+            f"- Learned from: gold labels and the soft labels of the `{config.ensemble.method}` ensemble of "
+            + ", ".join(f"`{t.name}` ({t.kind})" for t in config.teachers)
+            + (
+                f", plus {payload['filter']['candidates']['kept']} samples kept by the filter stage"
+                if payload.get("filter")
+                else ""
+            )
+            + ".",
+        ]
     lines += [
-        f"- Base: `{config.student.model}`"
-        + (f", layers {config.student.keep_layers}" if config.student.keep_layers else "")
-        + (", LoRA merged into the weights" if _lora(payload, config) else ", fully fine-tuned")
-        + f"; inputs up to {config.student.max_length} tokens.",
-        f"- Trainable parameters during distillation: {distill.get('trainable_parameters', 'n/a'):,} of "
-        f"{distill.get('total_parameters', 'n/a'):,}."
-        if distill.get("total_parameters")
-        else "- Parameters: n/a.",
-        f"- Learned from: gold labels and the soft labels of the `{config.ensemble.method}` ensemble of "
-        + ", ".join(f"`{t.name}` ({t.kind})" for t in config.teachers)
-        + (
-            f", plus {payload['filter']['candidates']['kept']} samples kept by the filter stage"
-            if payload.get("filter")
-            else ""
-        )
-        + ".",
         f"- Labels: {', '.join(payload['labels'])}"
         + (f"; critical class `{payload['critical_label']}`." if payload.get("critical_label") else "."),
         "",

@@ -34,8 +34,9 @@ SCHEMA = """metrics.json, schema_version 3 (keys added later never change the me
     reference_accuracy{model, accuracy}   the best full-coverage test accuracy, for coverage_at_reference_accuracy
     selection                            student/selection.json: every candidate recipe's validation figures and
                                          seconds, `chosen`, `baseline_chosen` (the plain fine-tune won)
-    versus_baselines[{baseline, validation{student, baseline}, test{student, baseline},
-                      test_difference{difference, low, high}, verdict}]   macro F1, student − baseline, paired 95% CI
+    distilled                            the best distilled candidate on validation (whatever was deployed)
+    versus_baselines[{baseline, validation{distilled, baseline}, test{distilled, baseline},
+                      test_difference{difference, low, high}, verdict}]   macro F1, distilled − baseline, paired CI
     deferral (schema 3):                 the student -> ensemble -> person cascade (toolkit/decision)
         sentence                         the result in the pack's words
         cascade{student{score, temperature, threshold}, ensemble{...} | None, label_sets{student, ensemble,
@@ -163,7 +164,8 @@ def render_report(payload: dict) -> str:
                 f"| **{t['status']}** | {'yes' if t['robust'] else 'no'} |"
             )
     if payload.get("selection") or payload.get("versus_baselines"):
-        lines += ["", *baseline_markdown(payload.get("selection"), payload.get("versus_baselines", []))]
+        versus = payload.get("versus_baselines", [])
+        lines += ["", *baseline_markdown(payload.get("selection"), versus, payload.get("distilled", "student"))]
     if payload.get("deferral"):
         lines += ["", *deferral_markdown(payload, payload["deferral"]["sentence"])]
     if payload.get("filter"):
