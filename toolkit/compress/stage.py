@@ -48,13 +48,11 @@ from toolkit.transformer_models import load_classifier, load_tokenizer, predict_
 CHECK_TEXTS = 64  # validation texts on which a merged / exported model must give the same logits
 
 
-def variant_plan(config: PackConfig, shipped_teacher: str | None = None) -> list[tuple[str, str, str]]:
+def variant_plan(config: PackConfig, teacher: str | None = None) -> list[tuple[str, str, str]]:
     """(variant, what it is, the variant it is built from), in build order. A scikit-learn teacher that won the
     recipe selection is the one variant: it is shipped as it is."""
-    if shipped_teacher is not None:
-        return [
-            (shipped_teacher, "scikit-learn baseline, shipped (it beat every transformer on validation)", "teacher")
-        ]
+    if teacher is not None:
+        return [(teacher, "scikit-learn baseline, shipped (it beat every transformer on validation)", "teacher")]
     spec = config.compress
     base = "pruned_fp32" if spec.prune.enabled else "student_fp32"
     plan = [("student_fp32", "LoRA merged, fp32 (PyTorch)", "student")]
