@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from peft import PeftModel
-from sklearn.metrics import accuracy_score, f1_score
 from transformers import set_seed
 
 from toolkit.compress.stage import adapter_base_needed
@@ -109,15 +108,15 @@ def training_split(ctx: RunContext, train: Split, kept: pd.DataFrame | None, sou
 
 
 def _validation_figures(config: PackConfig, y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    predicted = probs.argmax(axis=1)
-    out = {
-        "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
-        "accuracy": float(accuracy_score(y, predicted)),
-    }
-    if config.critical_label:
-        critical = config.label_names.index(config.critical_label)
-        out["critical_recall"] = validation_value("critical_recall", y, probs, critical)
-    return out
+    """Macro F1, accuracy and (with a critical class) its recall on validation: what selection compares."""
+    critical = config.label_names.index(config.critical_label) if config.critical_label else None
+    metrics = ("macro_f1", "accuracy") + (("critical_recall",) if critical is not None else ())
+    return {metric: validation_value(metric, y, probs, critical) for metric in metrics}
+
+
+def primary(figures: dict[str, float], config: PackConfig) -> float:
+    """The primary metric among the figures (critical recall without a critical class is macro F1, as in fit)."""
+    return figures.get(config.distill.primary_metric, figures["macro_f1"])
 
 
 def _candidate_key(candidate: Candidate, stage_fingerprint: str) -> str:
@@ -173,8 +172,7 @@ def train_candidate(
     y_val = np.asarray(splits["validation"].labels)
     val_probs = predict_proba(model, tokenizer, validation.texts, spec.max_length)
     figures = _validation_figures(config, y_val, val_probs)
-    critical = ctx.labels.index(config.critical_label) if config.critical_label else None
-    value = validation_value(config.distill.primary_metric, y_val, val_probs, critical)
+    value = primary(figures, config)
     result = CandidateResult(
         candidate.name,
         candidate.description,
@@ -285,15 +283,14 @@ def _teacher_result(ctx: RunContext, name: str, kind: str, splits: dict[str, Spl
     """A scikit-learn teacher as a candidate: trained already, shipped as it is if it beats every transformer."""
     probs = load_probs(ctx.path("teachers", name, "probs.npz"))["validation"]
     y_val = np.asarray(splits["validation"].labels)
-    config = ctx.config
-    critical = ctx.labels.index(config.critical_label) if config.critical_label else None
+    figures = _validation_figures(ctx.config, y_val, probs)
     return CandidateResult(
         name,
         f"teacher {name}: {TEACHER_WORDS[kind]}, shipped as it is (baseline)",
         True,
         (),
-        validation_value(config.distill.primary_metric, y_val, probs, critical),
-        _validation_figures(config, y_val, probs),
+        primary(figures, ctx.config),
+        figures,
         0.0,
         details={"teacher": name, "kind": kind},
     )
