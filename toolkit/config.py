@@ -55,6 +55,17 @@ class FieldSpec(StrictModel):
     allowed: list[str] | None = None  # for categories
     bands: list[Band] = []
     required: bool = True
+    # the plausible range of a numeric field (inclusive): a value outside it is an error of its row, e.g. SpO2 -40
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _plausible_range(self) -> FieldSpec:
+        if self.type == "category" and (self.min is not None or self.max is not None):
+            raise ValueError(f"field {self.name!r}: `min` / `max` apply to int and float fields, not to a category")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"field {self.name!r}: `min` ({self.min:g}) is above `max` ({self.max:g})")
+        return self
 
 
 class ColumnSpec(StrictModel):

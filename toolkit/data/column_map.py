@@ -4,11 +4,14 @@
 --map "*=text,risk=label"           (a table with no free text: every other column rendered as `name: value`)
 --map "note=text,risk=label,*=fields"   (every other column a typed field: numeric or categorical, for the
                                          tabular teacher, rendered before the free text)
+--map "temperature=temperature_c:F->C"  (a unit conversion into a numeric field: F->C, lb->kg or in->cm; it applies
+                                         wherever the map does, in training and in predict)
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,12 @@ from toolkit.config import COLUMN_ROLES, FieldSpec, PackConfig, RenderSpec, vali
 from toolkit.errors import ConfigError, DataError
 
 EVERY_OTHER_COLUMN = "*"
+# Named unit conversions a column map may ask for (`column=field:F->C`): a fixed list, never an expression.
+UNIT_CONVERSIONS: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "F->C": lambda f: (f - 32) * 5 / 9,
+    "lb->kg": lambda lb: lb * 0.45359237,
+    "in->cm": lambda inches: inches * 2.54,
+}
 
 
 def parse_pairs(text: str, option: str) -> dict[str, str]:
@@ -47,6 +56,37 @@ def input_map_overrides(
     return overrides
 
 
+def split_conversion(user_column: str, target: str) -> tuple[str, str | None]:
+    """A column map target and its unit conversion, if any; an unknown conversion names the allowed ones.
+
+    >>> split_conversion("temperature", "temperature_c:F->C"), split_conversion("o2sat", "spo2")
+    (('temperature_c', 'F->C'), ('spo2', None))
+    """
+    name, sep, conversion = target.partition(":")
+    if not sep:
+        return target, None
+    if conversion.strip() not in UNIT_CONVERSIONS:
+        raise ConfigError(
+            f"column map {user_column}={target}: unknown unit conversion {conversion.strip()!r}; "
+            f"allowed: {', '.join(UNIT_CONVERSIONS)}"
+        )
+    return name.strip(), conversion.strip()
+
+
+def _without_conversions(mapping: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(user column -> target, user column -> conversion) from a column map whose targets may carry `:F->C`."""
+    split = {user_column: split_conversion(user_column, target) for user_column, target in mapping.items()}
+    return {c: name for c, (name, _) in split.items()}, {c: conv for c, (_, conv) in split.items() if conv}
+
+
+def convert_units(values: pd.Series, conversion: str, field: FieldSpec) -> pd.Series:
+    """`values` with every number converted (rounded to whole numbers for an int field); anything that is not a
+    number is kept as it is, so that validation still names it."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    converted = UNIT_CONVERSIONS[conversion](numbers).round(0 if field.type == "int" else 4)
+    return values.astype(object).where(numbers.isna(), converted)
+
+
 def _role_column(role: str, config: PackConfig) -> str:
     columns = config.columns
     return {
@@ -63,6 +103,14 @@ def apply_input_map(raw: pd.DataFrame, config: PackConfig, source: str) -> tuple
     mapping = dict(config.input_map.columns)
     if not mapping:
         return raw, config, []
+    mapping, conversions = _without_conversions(mapping)
+    numeric_fields = {f.name: f for f in config.columns.fields if f.type != "category"}
+    for user_column, conversion in conversions.items():
+        if mapping[user_column] not in numeric_fields:
+            raise ConfigError(
+                f"column map {user_column}={mapping[user_column]}:{conversion}: a unit conversion needs a numeric "
+                f"field of the {config.name} pack; numeric fields: {', '.join(numeric_fields) or '(none)'}"
+            )
     field_names = [f.name for f in config.columns.fields]
     pack_columns = {config.columns.text, config.columns.label, *field_names}
     allowed = sorted(set(COLUMN_ROLES) | pack_columns)
@@ -84,7 +132,7 @@ def apply_input_map(raw: pd.DataFrame, config: PackConfig, source: str) -> tuple
             raise ConfigError(f"column map *={every}: `*` maps to `text` or `fields`")
         if every == "fields":
             config = with_typed_fields(raw, config, [c for c in raw.columns if c not in mapping])
-            mapping = dict(config.input_map.columns)
+            mapping, _ = _without_conversions(dict(config.input_map.columns))
             pack_columns |= {f.name for f in config.columns.fields}
             allowed = sorted(set(COLUMN_ROLES) | pack_columns)
             notes.append("`*=fields`: " + ", ".join(f"{f.name} ({f.type})" for f in config.columns.fields))
@@ -110,10 +158,13 @@ def apply_input_map(raw: pd.DataFrame, config: PackConfig, source: str) -> tuple
         name = _role_column(target, config) if target in COLUMN_ROLES else target
         if name in out.columns:
             raise ConfigError(f"column map: two columns map to {target!r}; map each role or field once")
-        out[name] = raw[user_column]
+        conversion = conversions.get(user_column)
+        out[name] = (
+            convert_units(raw[user_column], conversion, numeric_fields[name]) if conversion else raw[user_column]
+        )
         if target in ("group", "split"):
             updates[target] = name
-        notes.append(f"column {user_column!r} -> {name!r}")
+        notes.append(f"column {user_column!r} -> {name!r}" + (f" ({conversion})" if conversion else ""))
     for column in raw.columns:  # unmapped columns stay, so validation can report them as unused
         if column not in mapping and column not in out.columns:
             out[column] = raw[column]

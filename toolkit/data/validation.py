@@ -7,6 +7,7 @@ column per structured field. Nothing is dropped silently: every dropped row is l
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -234,7 +235,9 @@ def _label_text(value: object) -> str:
 
 
 def check_field(raw: pd.DataFrame, spec: FieldSpec, report: ValidationReport, bad_rows: set[int]) -> pd.Series:
-    """One structured field's values (numbers as floats), with an error per row whose value breaks the contract."""
+    """One structured field's values (numbers as floats), with an error per row whose value breaks the contract: a
+    missing required value, a category not allowed, a number that is not finite (`inf`, `nan`), not whole for an
+    int, or outside the field's plausible `min` / `max`."""
     if spec.name not in raw.columns:
         return pd.Series([None] * len(raw), dtype=object)
     values = raw[spec.name]
@@ -267,12 +270,41 @@ def check_field(raw: pd.DataFrame, spec: FieldSpec, report: ValidationReport, ba
                 Issue("error", f"{str(value)!r} is not a number ({spec.type} expected)", row=i + 1, column=spec.name)
             )
             bad_rows.add(i)
+        elif not math.isfinite(number):
+            report.issues.append(
+                Issue(
+                    "error",
+                    f"{str(value)!r} is not a finite number ({spec.type} expected)",
+                    row=i + 1,
+                    column=spec.name,
+                )
+            )
+            bad_rows.add(i)
         elif spec.type == "int" and not float(number).is_integer():
             report.issues.append(
                 Issue("error", f"{value!r} is not a whole number (int expected)", row=i + 1, column=spec.name)
             )
             bad_rows.add(i)
+        elif (spec.min is not None and number < spec.min) or (spec.max is not None and number > spec.max):
+            shown = str(value).strip() if isinstance(value, str) else f"{float(number):g}"
+            report.issues.append(
+                Issue(
+                    "error",
+                    f"{spec.name} {shown}{spec.unit} is outside the plausible range {plausible_range(spec)}{spec.unit} "
+                    f"(pack.yaml fields.{spec.name} min/max)",
+                    row=i + 1,
+                    column=spec.name,
+                )
+            )
+            bad_rows.add(i)
     return numbers.astype(float)
+
+
+def plausible_range(spec: FieldSpec) -> str:
+    """A field's `min` / `max` in words: `20–300`, `≥ 0` or `≤ 10`."""
+    if spec.min is not None and spec.max is not None:
+        return f"{spec.min:g}–{spec.max:g}"
+    return f"≥ {spec.min:g}" if spec.min is not None else f"≤ {spec.max:g}"
 
 
 def _check_class_balance(frame: pd.DataFrame, config: PackConfig, report: ValidationReport) -> None:
