@@ -15,6 +15,7 @@ from rich.table import Table
 
 from toolkit.data.column_map import input_map_overrides
 from toolkit.errors import UserInputError
+from toolkit.safe_io import atomic_path, atomic_write_text, refuse_overwrite
 
 app = typer.Typer(
     add_completion=False,
@@ -119,12 +120,15 @@ def compress(
     run_dir: Path = typer.Option(..., "--run", help="A run folder with a trained student, e.g. runs/finance_risk."),
     set_: list[str] = typer.Option([], "--set", help="Override a compress key, e.g. --set compress.prune.budget=0.3."),
     remeasure: bool = typer.Option(False, "--remeasure", help="Time and evaluate the built variants again."),
+    domain: str | None = typer.Option(
+        None, "--domain", "-d", help="The pack to use (name or folder); default: the installed pack of the run's name."
+    ),
 ) -> None:
     """Merge LoRA, prune attention heads, quantize (INT8 / ONNX / INT4), measure CPU latency, pick the variant."""
     from toolkit.pipeline import compress_run
 
     log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
-    export = compress_run(run_dir, _parse_overrides(set_), log=log, remeasure=remeasure)
+    export = compress_run(run_dir, _parse_overrides(set_), log=log, remeasure=remeasure, pack=domain)
     console.print(f"\n[bold green]done[/]: {export / 'compression.md'}")
 
 
@@ -183,7 +187,7 @@ def validate(
     )
     frame, report, config = validate_frame(read_table(file), config, file)
     if report_file:
-        report_file.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        atomic_write_text(report_file, json.dumps(report.to_dict(), indent=2))
     for note in report.notes:
         console.print(f"[dim]map[/] {note}", highlight=False, soft_wrap=True)
     for issue in report.issues:
@@ -227,16 +231,21 @@ def label(
     teacher: str = typer.Option(..., "--teacher", help="Which of the run's teachers labels the pool."),
     input_path: Path = typer.Option(..., "--input", help="Unlabeled CSV / JSONL / Parquet (same columns, no label)."),
     output: Path = typer.Option(Path("pool_labels.parquet"), "--output", help="Where to write the probabilities."),
+    domain: str | None = typer.Option(
+        None, "--domain", "-d", help="The pack to use (name or folder); default: the installed pack of the run's name."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output file."),
 ) -> None:
     """Label an unlabeled pool with a fitted teacher, through the run's cache (resumable; under `accelerate launch`
     each process labels a share and the main process writes the file)."""
     from toolkit.distributed import is_main_process
     from toolkit.teachers.pool import label_pool
 
-    result = label_pool(run_dir, teacher, input_path)
+    refuse_overwrite(output, force, inputs=[input_path])
+    result = label_pool(run_dir, teacher, input_path, pack=domain)
     if is_main_process():
-        output.parent.mkdir(parents=True, exist_ok=True)
-        result.frame.to_parquet(output, index=False)
+        with atomic_path(output) as temporary:
+            result.frame.to_parquet(temporary, index=False)
         s = result.stats
         console.print(
             f"labeled {s.texts} rows ({s.from_cache} from cache, {s.computed} computed"
@@ -297,7 +306,7 @@ def evaluate(
                 f"deferral target {target['target']} (among answered): {value} {target['status']}", markup=False
             )
     if output:
-        output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        atomic_write_text(output, json.dumps(result, indent=2))
         console.print(f"written: {output}")
 
 

@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from toolkit.safe_io import atomic_write_json, atomic_write_text
+
 MANIFEST_NAME = "manifest.json"
 TRACKED_PACKAGES = (
     "domain-distill",
@@ -97,6 +99,12 @@ class Manifest:
         entry = self.data["stages"].get(stage, {})
         return entry.get("status") == "done" and entry.get("fingerprint") == stage_fingerprint
 
+    def start_stage(self, stage: str, stage_fingerprint: str) -> None:
+        """Clear the stage's "done" mark before it rewrites its outputs: a re-run interrupted half-way must not
+        leave outputs of two configs that a later run, matching the old mark, would take as finished."""
+        self.data["stages"][stage] = {"status": "running", "fingerprint": stage_fingerprint, "started_at": now()}
+        self.save()
+
     def record_stage(self, stage: str, stage_fingerprint: str, seconds: float, **extra: Any) -> None:
         self.data["stages"][stage] = {
             "status": "done",
@@ -116,11 +124,7 @@ class Manifest:
 
         if not is_main_process():  # one writer under accelerate / torchrun
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a crash mid-write never leaves a truncated manifest behind.
-        temporary = self.path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.data, indent=2, default=str), encoding="utf-8")
-        temporary.replace(self.path)
+        atomic_write_json(self.path, self.data)
 
 
 class Progress:
@@ -148,4 +152,4 @@ class Progress:
         self._save()
 
     def _save(self) -> None:
-        self.path.write_text(json.dumps({"key": self.key, "steps": self.steps}, indent=2, default=float))
+        atomic_write_text(self.path, json.dumps({"key": self.key, "steps": self.steps}, indent=2, default=float))

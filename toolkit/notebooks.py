@@ -15,6 +15,7 @@ from typing import Any
 from toolkit.data.column_map import input_map_overrides
 from toolkit.errors import ConfigError
 from toolkit.pipeline import RunRequest
+from toolkit.safe_io import atomic_write_text
 
 REQUEST_FILE = "notebook_request.json"
 
@@ -72,7 +73,7 @@ def start(
         "fast": fast,
         "overrides": request.overrides,
     }
-    (Path(run_dir) / REQUEST_FILE).write_text(json.dumps(saved, indent=2), encoding="utf-8")
+    atomic_write_text(Path(run_dir) / REQUEST_FILE, json.dumps(saved, indent=2))
     return request
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from toolkit.metrics.model_card import write_model_card
 from toolkit.metrics.report import METRICS_SCHEMA_VERSION, write_metrics, write_report
 from toolkit.packs import Pack, load_pack
 from toolkit.run_context import Log, RunContext, fit_rules, load_probs, load_split, open_run
+from toolkit.safe_io import RunLock, atomic_path, atomic_write_text
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import label_texts
@@ -186,8 +188,8 @@ def stage_data(ctx: RunContext) -> dict:
     contract = ctx.path("data", INPUT_CONTRACT)
     contract.unlink(missing_ok=True)
     if config.columns.fields != ctx.config.columns.fields:  # `*=fields` typed the table's columns: keep the types
-        contract.write_text(json.dumps(input_contract(config)), encoding="utf-8")
-    (ctx.path("data", "validation_report.json")).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        atomic_write_text(contract, json.dumps(input_contract(config)))
+    atomic_write_text(ctx.path("data", "validation_report.json"), json.dumps(report.to_dict(), indent=2))
     report.raise_if_errors()
     parts = split_frame(
         frame,
@@ -203,7 +205,8 @@ def stage_data(ctx: RunContext) -> dict:
         )
         parts["train"] = parts["train"].reset_index(drop=True)
     for name, part in parts.items():
-        part.to_parquet(ctx.path("data", f"{name}.parquet"), index=False)
+        with atomic_path(ctx.path("data", f"{name}.parquet")) as temporary:
+            part.to_parquet(temporary, index=False)
     sizes = {name: len(part) for name, part in parts.items()}
     ctx.log(
         f"data: {report.rows_read} rows read, {len(report.dropped)} dropped (listed in the report), "
@@ -245,7 +248,7 @@ def _fit_teacher(ctx: RunContext, spec, splits: dict[str, Split], fit_key: str):
     if is_main_process():
         folder.mkdir(parents=True, exist_ok=True)
         teacher.save(folder)
-        marker.write_text(json.dumps({"key": fit_key, "seconds": round(time.perf_counter() - started, 2)}))
+        atomic_write_text(marker, json.dumps({"key": fit_key, "seconds": round(time.perf_counter() - started, 2)}))
     barrier()
     return teacher
 
@@ -272,7 +275,8 @@ def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
         )
         by_split = {name: probs[bounds[k] : bounds[k + 1]] for k, name in enumerate(SPLITS)}
         if is_main_process():
-            np.savez_compressed(ctx.path("teachers", spec.name, "probs.npz"), **by_split)
+            with atomic_path(ctx.path("teachers", spec.name, "probs.npz")) as temporary:
+                np.savez_compressed(temporary, **by_split)
         per_teacher.append(by_split)
         val = classification_metrics(y_val, by_split["validation"], ctx.labels)
         summary[spec.name] = {
@@ -302,8 +306,9 @@ def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
         for method, (probs, _) in [*ensembles.items(), ("", ensembles[chosen])]:
             folder = ctx.path("teachers", f"ensemble_{method}" if method else "ensemble")
             folder.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(folder / "probs.npz", **probs)
-        ctx.path("teachers", "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+            with atomic_path(folder / "probs.npz") as temporary:
+                np.savez_compressed(temporary, **probs)
+        atomic_write_text(ctx.path("teachers", "summary.json"), json.dumps(summary, indent=2))
     return {"teachers": summary}
 
 
@@ -454,6 +459,7 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         [t.model_dump(mode="json") for t in c.teachers],
         c.ensemble.model_dump(mode="json"),
         c.student.max_length,
+        [label.model_dump(mode="json") for label in c.labels],  # LLM teachers and filter pairs read descriptions
         hook_digest("rules"),
     )
     preferences, pool = resource_paths(ctx)
@@ -482,6 +488,8 @@ def _stage_fingerprints(ctx: RunContext) -> dict[str, str]:
         c.critical_label,
         c.cost_matrix,
         c.deferral.model_dump(mode="json"),
+        c.model_card.model_dump(mode="json"),
+        c.description,
         hook_digest("metrics"),
         METRICS_SCHEMA_VERSION,
     )
@@ -505,6 +513,7 @@ def compress_fingerprint(config: PackConfig, distill_fingerprint: str, metrics_h
         [t.model_dump(mode="json") for t in config.targets],
         config.deferral.model_dump(mode="json"),
         config.distill.primary_metric,
+        [config.ordinal, config.critical_label, config.cost_matrix],  # the decision policy and cascade read them
         metrics_hook,
         METRICS_SCHEMA_VERSION,
     )
@@ -538,6 +547,16 @@ def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunR
     if until is not None and until not in STAGES:
         raise ConfigError(f"until={until!r} is not a stage; stages in order: {', '.join(STAGES)}")
     _quiet_transformers()
+    with run_lock(Path(request.out) if request.out else Path("runs") / load_pack(request.domain).name):
+        return _run_stages(request, log, until)
+
+
+def run_lock(run_dir: Path) -> AbstractContextManager:
+    """The run folder's lock, taken by the one process that writes it (the main one under accelerate)."""
+    return RunLock(run_dir) if is_main_process() else nullcontext()
+
+
+def _run_stages(request: RunRequest, log: Log, until: str | None) -> RunResult:
     ctx = prepare_context(request, log if is_main_process() else (lambda _: None))
     fingerprints = _stage_fingerprints(ctx)
     stages: dict[str, Callable[[], dict]] = {
@@ -558,6 +577,8 @@ def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunR
             ctx.log(f"[{name}] unchanged since the last run, skipped")
         else:
             ctx.log(f"[{name}] running")
+            if main:
+                ctx.manifest.start_stage(name, fingerprints[name])
             started = time.perf_counter()
             # under accelerate / torchrun every process trains and labels; data and evaluation run once
             details = stage() if main or name not in MAIN_PROCESS_STAGES else {}
@@ -581,20 +602,31 @@ def _adopt_input_contract(ctx: RunContext) -> None:
 
 
 def compress_run(
-    run_dir: Path, overrides: dict[str, Any] | None = None, log: Log = print, remeasure: bool = False
+    run_dir: Path,
+    overrides: dict[str, Any] | None = None,
+    log: Log = print,
+    remeasure: bool = False,
+    pack: str | Path | None = None,
 ) -> Path:
     """`domain-distill compress --run DIR`: the compress stage alone, on a run whose student is trained, with the
     config the run stored (plus `overrides`, e.g. {"compress.prune.budget": 0.3}). `remeasure` times and evaluates
     the built variants again. Returns the export folder."""
     _quiet_transformers()
-    manifest = Manifest.open(Path(run_dir))
+    with run_lock(Path(run_dir)):
+        return _compress_only(Path(run_dir), overrides, log, remeasure, pack)
+
+
+def _compress_only(
+    run_dir: Path, overrides: dict[str, Any] | None, log: Log, remeasure: bool, pack: str | Path | None
+) -> Path:
+    manifest = Manifest.open(run_dir)
     stages = manifest.data.get("stages", {})
     if stages.get("distill", {}).get("status") != "done":
         raise ConfigError(
             f"{run_dir}: no trained student here (no finished distill stage in manifest.json)",
             hint="run `domain-distill run --domain <pack> --out <folder>` first",
         )
-    ctx = open_run(Path(run_dir), overrides, log)
+    ctx = open_run(Path(run_dir), overrides, log, pack)
     config, pack = ctx.config, ctx.pack
     stage_fingerprint = compress_fingerprint(
         config, stages["distill"]["fingerprint"], _hook_digest(pack, config, "metrics")
@@ -603,6 +635,7 @@ def compress_run(
         log("[compress] unchanged since the last run, skipped")
     else:
         log("[compress] running")
+        ctx.manifest.start_stage("compress", stage_fingerprint)
         started = time.perf_counter()
         details = run_compress(ctx, stage_fingerprint, remeasure)
         ctx.manifest.record_stage("compress", stage_fingerprint, time.perf_counter() - started, **details)

@@ -89,20 +89,21 @@ def restore_teachers(ctx: RunContext, names: Sequence[str] | None = None) -> lis
     return teachers
 
 
-def open_run(run_dir: Path, overrides: dict | None = None, log: Log = print) -> RunContext:
-    """The context of an existing run folder, with the config it stored (plus dotted-key `overrides`)."""
+def open_run(
+    run_dir: Path, overrides: dict | None = None, log: Log = print, pack: str | Path | None = None
+) -> RunContext:
+    """The context of an existing run folder, with the config it stored (plus dotted-key `overrides`). Its pack is
+    the installed pack of the run's name, or `pack` (a name or folder the user gave): never a folder the run's own
+    files point to, since a pack's hooks are code."""
     from toolkit.config import apply_overrides, validate_pack_config
-    from toolkit.packs import load_pack
+    from toolkit.packs import pack_of_run
 
     manifest = Manifest.open(Path(run_dir))
     config = validate_pack_config(manifest.data["config"], f"{manifest.path} config")
     config = apply_overrides(config, overrides) if overrides else config
-    # the folder the run used: a pack given by path (`--domain path/to/pack`) is not on the search path
-    pack_dir = Path(manifest.data.get("pack_dir", ""))
-    pack = load_pack(pack_dir if (pack_dir / "pack.yaml").is_file() else manifest.data["domain"])
     return RunContext(
         run_dir=Path(run_dir),
-        pack=pack,
+        pack=pack_of_run(manifest.data["domain"], manifest.data.get("pack_dir", ""), pack),
         config=config,
         data_path=Path(manifest.data["data"]),
         seed=manifest.data["seed"],

@@ -17,6 +17,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from toolkit.compress.heads import pruned_architecture
+from toolkit.safe_io import atomic_folder
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_int8.pt"
@@ -32,10 +33,11 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
 
 def save_int8(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
     """The quantized weights (`model_int8.pt`), the config (with any pruned heads) and the tokenizer."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model.config.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    torch.save(model.state_dict(), folder / INT8_FILE)
+    with atomic_folder(folder) as temporary:
+        temporary.mkdir()
+        model.config.save_pretrained(temporary)
+        tokenizer.save_pretrained(temporary)
+        torch.save(model.state_dict(), temporary / INT8_FILE)
 
 
 def load_int8(folder: Path) -> torch.nn.Module:

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from toolkit.config import PackConfig  # noqa: E402
 from toolkit.metrics.report import bound_text, interval_text  # noqa: E402
+from toolkit.safe_io import atomic_write_text
 
 REFERENCE = "student_fp32"  # the uncompressed student every variant is compared with
 
@@ -257,5 +258,5 @@ def plot_compression(payload: dict, path: Path) -> None:
 
 
 def write_compression_report(folder: Path, payload: dict, config: PackConfig) -> None:
-    (folder / "compression.md").write_text(render_compression(payload, config), encoding="utf-8")
+    atomic_write_text(folder / "compression.md", render_compression(payload, config))
     plot_compression(payload, folder / "compression.png")

@@ -43,6 +43,7 @@ from toolkit.manifest import Progress, cpu_name, now
 from toolkit.metrics.evaluation import evaluate_model
 from toolkit.metrics.report import METRICS_SCHEMA_VERSION
 from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers
+from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
 
 CHECK_TEXTS = 64  # validation texts on which a merged / exported model must give the same logits
@@ -69,9 +70,9 @@ def variant_plan(config: PackConfig, teacher: str | None = None) -> list[tuple[s
 
 
 def _save(model: torch.nn.Module, tokenizer, folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    with atomic_folder(folder) as temporary:
+        model.save_pretrained(temporary)
+        tokenizer.save_pretrained(temporary)
 
 
 def merge_student(ctx: RunContext, tokenizer, texts: list[str]) -> tuple[torch.nn.Module, dict]:
@@ -186,7 +187,7 @@ def build_variant(ctx: RunContext, name: str, source: str, tokenizer, splits: di
             "teacher": spec.model_dump(mode="json"),
             "fields": [f.model_dump(mode="json") for f in ctx.config.columns.fields],
         }
-        (folder / name / TEACHER_VARIANT_FILE).write_text(json.dumps(stored, indent=2), encoding="utf-8")
+        atomic_write_text(folder / name / TEACHER_VARIANT_FILE, json.dumps(stored, indent=2))
         return {"teacher": name, "kind": spec.kind}
     if name == "student_fp32":
         model, info = merge_student(ctx, tokenizer, checks)
@@ -269,7 +270,8 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
                 for split in ("validation", "test")
             }
             probs_path.parent.mkdir(exist_ok=True)
-            np.savez_compressed(probs_path, **probs)
+            with atomic_path(probs_path) as temporary:
+                np.savez_compressed(temporary, **probs)
             latency = measure_latency(
                 lambda idx, c=classifier: c.logits([test.texts[i] for i in idx], _rows(test, idx)),
                 len(test.texts),
@@ -294,7 +296,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
                 "test": {key: report["test"][key] for key in ("coverage", "answered", "figures", "intervals")},
                 "targets": report["targets"],
             }
-        (folder / SCOPE_FILE).write_text(json.dumps(scope.to_dict()), encoding="utf-8")
+        atomic_write_text(folder / SCOPE_FILE, json.dumps(scope.to_dict()))
     chosen, reason = choose_variant(models, config)
     if config.deferral.enabled:
         key = f"latency:cascade:{chosen}"
@@ -325,7 +327,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         "chosen": chosen,
         "reason": reason,
     }
-    (folder / "metrics.json").write_text(json.dumps(payload, indent=2, default=float), encoding="utf-8")
+    atomic_write_text(folder / "metrics.json", json.dumps(payload, indent=2, default=float))
     write_compression_report(folder, payload, config)
     deploy = {
         "variant": chosen,
@@ -336,7 +338,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         "run": str(ctx.run_dir),
         "created_at": now(),
     }
-    (folder / "deploy.json").write_text(json.dumps(deploy, indent=2), encoding="utf-8")
+    atomic_write_text(folder / "deploy.json", json.dumps(deploy, indent=2))
     deployed = models[chosen]
     ctx.log(
         f"compress: chose {chosen} ({deployed['size_bytes'] / 1e6:.1f} MB, p50 {deployed['latency']['p50_ms']:.1f} ms, "

@@ -16,6 +16,7 @@ from toolkit.decision.scope import ScopeModel
 from toolkit.decision.serving import CascadeModels, CombineFn, StudentFn, TeachersFn, time_cascade
 from toolkit.distill.selection import shipped_teacher
 from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers, teacher_probs
+from toolkit.safe_io import atomic_write_text
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
 
 SCOPE_FILE = "scope.json"
@@ -41,7 +42,7 @@ def fit_scope(ctx: RunContext) -> ScopeModel:
     )
     path = ctx.path("report", SCOPE_FILE)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(scope.to_dict()), encoding="utf-8")
+    atomic_write_text(path, json.dumps(scope.to_dict()))
     return scope
 
 

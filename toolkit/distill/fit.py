@@ -23,6 +23,7 @@ from toolkit.config import ScheduleSpec
 from toolkit.distill.batches import EncodedExamples, PaddingCollator
 from toolkit.distill.schedules import Schedule
 from toolkit.distill.trainer import DistillationArguments, DistillationTrainer, IntermediateTransfer
+from toolkit.safe_io import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def fit_classifier(
     resume_from = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
     trainer.train(resume_from_checkpoint=resume_from)
     if trainer.is_world_process_zero():
-        (work_dir / "schedule.json").write_text(json.dumps(trainer.schedule_trace()))
+        atomic_write_text(work_dir / "schedule.json", json.dumps(trainer.schedule_trace()))
     return trainer.state.log_history
 
 

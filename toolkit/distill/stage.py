@@ -43,6 +43,7 @@ from toolkit.distill.student import build_student, trainable_parameters
 from toolkit.distributed import barrier, is_main_process
 from toolkit.manifest import fingerprint
 from toolkit.run_context import RunContext, load_probs, load_split
+from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
 from toolkit.transformer_models import load_tokenizer, predict_proba
 
 STUDENT_FILES = ("adapter", "adapter_base", "merged", "probs.npz", "history.json", "phases.json", "schedule.json")
@@ -56,13 +57,16 @@ def save_student(folder: Path, model: Any, tokenizer: Any, phases: list[str]) ->
     for stale in WEIGHTS:
         shutil.rmtree(folder / stale, ignore_errors=True)
     if isinstance(model, PeftModel):
-        model.save_pretrained(folder / "adapter")
+        with atomic_folder(folder / "adapter") as temporary:
+            model.save_pretrained(temporary)
         base = adapter_base_needed(model, phases)
         if base is not None:
-            base.save_pretrained(folder / "adapter_base")
+            with atomic_folder(folder / "adapter_base") as temporary:
+                base.save_pretrained(temporary)
         model = model.merge_and_unload()
-    model.save_pretrained(folder / "merged")
-    tokenizer.save_pretrained(folder / "merged")
+    with atomic_folder(folder / "merged") as temporary:
+        model.save_pretrained(temporary)
+        tokenizer.save_pretrained(temporary)
     return model
 
 
@@ -196,17 +200,18 @@ def train_candidate(
     if is_main_process():
         model = save_student(folder, model, tokenizer, [p.name for p in recipe_phases(config)])
         probs = {name: predict_proba(model, tokenizer, split.texts, spec.max_length) for name, split in splits.items()}
-        np.savez_compressed(folder / "probs.npz", **probs)
-        (folder / "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
-        (folder / "phases.json").write_text(json.dumps(phases_record(phases), indent=2), encoding="utf-8")
+        with atomic_path(folder / "probs.npz") as temporary:
+            np.savez_compressed(temporary, **probs)
+        atomic_write_text(folder / "history.json", json.dumps(history, indent=2))
+        atomic_write_text(folder / "phases.json", json.dumps(phases_record(phases), indent=2))
         schedules = {
             p.name: json.loads((p / "schedule.json").read_text())
             for p in sorted((folder / "training").glob("*-*"))
             if (p / "schedule.json").is_file()
         }
-        (folder / "schedule.json").write_text(json.dumps(schedules), encoding="utf-8")
+        atomic_write_text(folder / "schedule.json", json.dumps(schedules))
         shutil.rmtree(folder / "training", ignore_errors=True)
-        stored.write_text(json.dumps({"key": key, "result": result.to_dict()}, indent=2), encoding="utf-8")
+        atomic_write_text(stored, json.dumps({"key": key, "result": result.to_dict()}, indent=2))
     barrier()
     ctx.log(
         f"candidate {candidate.name}: validation {config.distill.primary_metric} {value:.3f} ({result.seconds:.0f} s)"
@@ -337,7 +342,7 @@ def _write_selection(
         "seconds": round(sum(r.seconds for r in results), 2),
         "candidates": [r.to_dict() for r in results],
     }
-    ctx.path("student", SELECTION_FILE).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    atomic_write_text(ctx.path("student", SELECTION_FILE), json.dumps(payload, indent=2))
 
 
 def selection_sentence(chosen: CandidateResult, results: list[CandidateResult], metric: str) -> str:

@@ -44,6 +44,7 @@ from toolkit.filtering.selection import Reference, select
 from toolkit.filtering.trl_backend import PPOSettings, TrainingSettings, ppo_tune, sft_train
 from toolkit.manifest import Progress
 from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers, teacher_probs
+from toolkit.safe_io import atomic_path, atomic_write_text
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.committee import Committee
@@ -112,7 +113,8 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             ctx.log(f"candidates: {len(candidates)} written earlier in this run, restored")
         else:
             candidates = _candidates(ctx, generator, tokenizer, pool)
-            candidates.to_parquet(folder / "candidates.parquet", index=False)
+            with atomic_path(folder / "candidates.parquet") as temporary:
+                candidates.to_parquet(temporary, index=False)
             progress.record("candidates")
         lap("generation")
         kept, rejected = _select(ctx, candidates, splits, prompts, reward_model, committee)
@@ -121,9 +123,12 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         lap("label_issues")
     finally:
         cache.close()
-    kept.to_parquet(folder / "kept.parquet", index=False)
-    rejected.to_parquet(folder / "rejected.parquet", index=False)
-    issues.to_csv(folder / "label_issues.csv", index=False)
+    with atomic_path(folder / "kept.parquet") as temporary:
+        kept.to_parquet(temporary, index=False)
+    with atomic_path(folder / "rejected.parquet") as temporary:
+        rejected.to_parquet(temporary, index=False)
+    with atomic_path(folder / "label_issues.csv") as temporary:
+        issues.to_csv(temporary, index=False)
     reasons = rejected["reason"].str.split(r"[:(]", regex=True).str[0].str.strip()
     summary = {
         "reward_model": reward_summary,
@@ -142,7 +147,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         "unlabeled_pool": str(pool) if pool else None,
         "seconds": seconds,
     }
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=int), encoding="utf-8")
+    atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2, default=int))
     ctx.log(
         f"filter: kept {len(kept)} of {len(candidates)} candidates ({summary['candidates']['kept_by_source']}); "
         f"{len(issues)} possible label errors listed in {folder / 'label_issues.csv'}"
@@ -184,7 +189,7 @@ def _reward_model(
     fit_pairs, held_out = split_pairs(pairs, spec.held_out, ctx.seed)
     records = [{**r, "role": "train"} for r in pairs_to_records(fit_pairs)]
     records += [{**r, "role": "held_out"} for r in pairs_to_records(held_out)]
-    (ctx.path("filter", "pairs.jsonl")).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    atomic_write_text(ctx.path("filter", "pairs.jsonl"), "".join(json.dumps(r) + "\n" for r in records))
     counts = _counts(pd.Series([p.source for p in pairs]))
     model = RewardModel.build(spec.model or ctx.config.student.model, spec.max_length)
     before = model.pairwise_accuracy(held_out, prompts)
@@ -302,7 +307,7 @@ def _ppo(ctx: RunContext, model, tokenizer, prompts: dict, reward_model: RewardM
     tokenizer.save_pretrained(ctx.path("filter", "generator"))
     shutil.rmtree(work, ignore_errors=True)
     curve = _reward_curve(steps)
-    (ctx.path("filter", "ppo_log.json")).write_text(json.dumps({"steps": steps, **curve}, indent=2), encoding="utf-8")
+    atomic_write_text(ctx.path("filter", "ppo_log.json"), json.dumps({"steps": steps, **curve}, indent=2))
     _plot_rewards(steps, ctx.path("filter", "ppo_reward.png"))
     if curve:
         ctx.log(

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from toolkit.decision import report as decision_report
 from toolkit.metrics.plots import report_figures
 from toolkit.metrics.report import bound_text, domain_table, interval_text
+from toolkit.safe_io import atomic_write_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -158,4 +159,4 @@ def _deferral_html(payload: dict) -> list[str]:
 
 def write_html_report(path: Path, payload: dict, y_test: np.ndarray, student_probs: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(payload, y_test, student_probs), encoding="utf-8")
+    atomic_write_text(path, render_html(payload, y_test, student_probs))

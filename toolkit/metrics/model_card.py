@@ -7,6 +7,7 @@ from pathlib import Path
 
 from toolkit.config import PackConfig
 from toolkit.decision.report import markdown, targets_table
+from toolkit.safe_io import atomic_write_text
 
 
 def _ci(entry: dict, key: str, short: bool = False) -> str:
@@ -156,4 +157,4 @@ def render_model_card(payload: dict, config: PackConfig, manifest: dict) -> str:
 
 def write_model_card(path: Path, payload: dict, config: PackConfig, manifest: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_model_card(payload, config, manifest), encoding="utf-8")
+    atomic_write_text(path, render_model_card(payload, config, manifest))

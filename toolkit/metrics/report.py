@@ -7,6 +7,7 @@ from pathlib import Path
 
 from toolkit.decision.report import deferral_markdown
 from toolkit.metrics.baselines import baseline_markdown
+from toolkit.safe_io import atomic_write_text
 
 METRICS_SCHEMA_VERSION = 3
 
@@ -55,7 +56,7 @@ SCHEMA = """metrics.json, schema_version 3 (keys added later never change the me
 
 def write_metrics(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"schema_version": METRICS_SCHEMA_VERSION, **payload}, indent=2), encoding="utf-8")
+    atomic_write_text(path, json.dumps({"schema_version": METRICS_SCHEMA_VERSION, **payload}, indent=2))
 
 
 def bound_text(target: dict) -> str:
@@ -233,4 +234,4 @@ def filter_effect_lines(selection: dict | None) -> list[str]:
 
 def write_report(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(payload), encoding="utf-8")
+    atomic_write_text(path, render_report(payload))

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from toolkit.distill.fit import FitSettings, Split, fit_classifier, remove_checkpoints
+from toolkit.safe_io import atomic_folder, atomic_write_text
 from toolkit.teachers.base import data_hash, stable_hash
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba, resolve_model
 
@@ -99,9 +100,10 @@ class HFTeacher:
         return stable_hash({"kind": "hf", "options": self.options, "data": self._data})
 
     def save(self, folder: Path) -> None:
-        self.model.save_pretrained(folder / "model")
-        self.tokenizer.save_pretrained(folder / "model")
-        (folder / "teacher.json").write_text(json.dumps({"data": self._data}))
+        with atomic_folder(folder / "model") as temporary:
+            self.model.save_pretrained(temporary)
+            self.tokenizer.save_pretrained(temporary)
+        atomic_write_text(folder / "teacher.json", json.dumps({"data": self._data}))
         remove_checkpoints(folder / "training")
 
     def load(self, folder: Path) -> None:

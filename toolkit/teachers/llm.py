@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM
 
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
+from toolkit.safe_io import atomic_write_text
 from toolkit.teachers.base import stable_hash
 from toolkit.transformer_models import load_tokenizer, resolve_model
 
@@ -132,7 +133,7 @@ class LLMTeacher:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "teacher.json").write_text(json.dumps({"examples": self.examples}))
+        atomic_write_text(folder / "teacher.json", json.dumps({"examples": self.examples}))
 
     def load(self, folder: Path) -> None:
         self.examples = [tuple(e) for e in json.loads((folder / "teacher.json").read_text())["examples"]]

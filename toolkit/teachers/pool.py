@@ -18,7 +18,7 @@ from toolkit.data.loading import read_table
 from toolkit.data.validation import validate_frame
 from toolkit.errors import ConfigError
 from toolkit.manifest import MANIFEST_NAME
-from toolkit.packs import load_pack
+from toolkit.packs import pack_of_run
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import LabelingStats, label_texts
@@ -39,7 +39,9 @@ def run_config(run_dir: Path) -> tuple[PackConfig, dict]:
     return validate_pack_config(manifest["config"], str(path)), manifest
 
 
-def label_pool(run_dir: Path, teacher_name: str, input_path: Path, show_progress: bool = True) -> PoolLabels:
+def label_pool(
+    run_dir: Path, teacher_name: str, input_path: Path, show_progress: bool = True, pack: str | Path | None = None
+) -> PoolLabels:
     """Probabilities of `teacher_name` (fitted in `run_dir`) for every row of an unlabeled file."""
     config, manifest = run_config(run_dir)
     specs = {t.name: t for t in config.teachers}
@@ -48,7 +50,7 @@ def label_pool(run_dir: Path, teacher_name: str, input_path: Path, show_progress
     folder = run_dir / "teachers" / teacher_name
     if not (folder / "fitted.json").is_file():
         raise ConfigError(f"{folder}: this teacher was not fitted in the run yet; run the teachers stage first")
-    pack = load_pack(manifest["pack_dir"])
+    pack = pack_of_run(manifest["domain"], manifest.get("pack_dir", ""), pack)
     frame, report, mapped = validate_frame(read_table(input_path), config, input_path, labeled=False)
     report.raise_if_errors()
     texts = frame["input"].tolist()

@@ -1,8 +1,8 @@
 """scikit-learn teachers: TF-IDF + logistic regression on the rendered text, and gradient boosting on the
 structured fields (the signal text models lose, e.g. on tabular credit data).
 
-Saved with joblib. Trust note: a joblib / pickle file runs code when loaded; load only files this toolkit wrote
-for you, never one received from someone else.
+Saved with skops, never pickle: loading a run folder someone else made must not run code, so a saved model may hold
+only the scikit-learn types listed in `TRUSTED_TYPES` (anything else is refused with the type's name).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
+import skops.io as skops_io
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -27,9 +27,19 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from toolkit.config import FieldSpec
 from toolkit.distill.fit import Split
-from toolkit.errors import ConfigError
+from toolkit.errors import ConfigError, UserInputError
+from toolkit.safe_io import atomic_path, atomic_write_text
 from toolkit.teachers.base import data_hash, stable_hash
 
+MODEL_FILE = "model.skops"
+PICKLE_FILE = "model.joblib"  # what earlier versions wrote; refused, never loaded
+# Types beyond skops' built-in scikit-learn defaults that our pipelines hold; nothing here can run code on load.
+TRUSTED_TYPES = (
+    "functools.partial",
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+)
 LINEAR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # the linear tabular model's C, chosen on validation
 
 
@@ -60,13 +70,42 @@ class _SklearnTeacher(ABC):
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.pipeline, folder / "model.joblib")
-        (folder / "teacher.json").write_text(json.dumps({"data": self._data, "options": self.options}, default=str))
+        with atomic_path(folder / MODEL_FILE) as temporary:
+            skops_io.dump(self.pipeline, temporary)
+        atomic_write_text(
+            folder / "teacher.json", json.dumps({"data": self._data, "options": self.options}, default=str)
+        )
 
     def load(self, folder: Path) -> None:
-        self.pipeline = joblib.load(folder / "model.joblib")
+        self.pipeline = load_pipeline(folder)
         saved = json.loads((folder / "teacher.json").read_text())
         self._data, self.options = saved["data"], saved["options"]
+
+
+def load_pipeline(folder: Path) -> Pipeline:
+    """The fitted pipeline in `folder`, refusing pickles and any type outside the allow-list.
+
+    >>> load_pipeline(Path("runs/finance_risk/teachers/tfidf_lr"))  # doctest: +SKIP
+    """
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        if (folder / PICKLE_FILE).is_file():
+            raise UserInputError(
+                f"{folder / PICKLE_FILE}: a pickle, which can run code when loaded; it is not loaded",
+                hint="re-run the run's teachers stage (`domain-distill run ... --force`) to refit it in the safe "
+                "skops format",
+            )
+        raise UserInputError(f"{path}: missing; the teacher was not saved here")
+    try:
+        untrusted = sorted(set(skops_io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    except Exception as error:  # a damaged or foreign file: skops raises many kinds
+        raise UserInputError(f"{path}: not a model saved by this toolkit ({type(error).__name__}: {error})") from None
+    if untrusted:
+        raise UserInputError(
+            f"{path}: holds types this toolkit never saves, which could run code: {', '.join(untrusted)}",
+            hint="use only run folders this toolkit wrote; refit the teacher to replace the file",
+        )
+    return skops_io.load(path, trusted=list(TRUSTED_TYPES))
 
 
 class SklearnTextTeacher(_SklearnTeacher):
