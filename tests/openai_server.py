@@ -1,7 +1,9 @@
 """A small OpenAI-compatible chat-completions server for tests, on 127.0.0.1 (no network beyond loopback).
 
 It answers by keywords: a case mentioning "wire" is label 3, "refund" label 2, anything else label 1. Knobs let
-a test switch logprobs off, fail the first requests with 429, slow each answer, or demand an API key.
+a test switch logprobs off, fail the first requests with 429 (with a chosen `Retry-After`), slow each answer, or
+demand an API key. `Recorder` is a server that answers every request the same way and keeps what it got: a proxy
+or a redirect target that must see nothing, or an endpoint that redirects.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ def answer_for(prompt: str) -> int:
 
 class FakeOpenAI:
     def __init__(
-        self, logprobs: bool = True, fail_first: int = 0, delay: float = 0.0, key: str | None = None, port: int = 0
+        self,
+        logprobs: bool = True,
+        fail_first: int = 0,
+        delay: float = 0.0,
+        key: str | None = None,
+        port: int = 0,
+        retry_after: str | None = "0.01",
     ) -> None:
         self.logprobs, self.fail_first, self.delay, self.key = logprobs, fail_first, delay, key
+        self.retry_after = retry_after
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -40,7 +49,8 @@ class FakeOpenAI:
                 if server.key and self.headers.get("Authorization") != f"Bearer {server.key}":
                     return self._send(401, {"error": "bad key"})
                 if len(server.requests) <= server.fail_first:
-                    return self._send(429, {"error": "slow down"}, {"Retry-After": "0.01"})
+                    wait = {"Retry-After": server.retry_after} if server.retry_after is not None else {}
+                    return self._send(429, {"error": "slow down"}, wait)
                 time.sleep(server.delay)
                 self._send(200, server.complete(body))
 
@@ -81,6 +91,51 @@ class FakeOpenAI:
         return {"choices": [{"message": {"content": str(p)}} for p in picks], "usage": usage}
 
     def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Recorder:
+    """Answers every request with `status` (plus `headers`) and records its method, path, headers and body."""
+
+    def __init__(self, status: int = 404, headers: dict | None = None) -> None:
+        self.status, self.answer_headers = status, dict(headers or {})
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode(errors="replace") if length else ""
+                server.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                data = json.dumps({"error": "recorded"}).encode()
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in server.answer_headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_CONNECT = _record  # noqa: N815 - http.server's names
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> Recorder:
         self.thread.start()
         return self
 
