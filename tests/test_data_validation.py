@@ -145,7 +145,7 @@ def test_conflicting_duplicate_is_an_error(triage, tmp_path) -> None:
     data.loc[30, "acuity"] = "emergent"
     _, report, _ = check(data, triage, tmp_path)
     assert messages(report) == [
-        (31, "complaint", "same text as row 1 but label 'emergent' instead of 'non_urgent'; fix one of them")
+        (31, "complaint", "same input as row 1 but label 'emergent' instead of 'non_urgent'; fix one of them")
     ]
 
 

@@ -143,16 +143,17 @@ def predict(
     ensemble: bool = typer.Option(
         True, "--ensemble/--no-ensemble", help="Ask the run's teacher ensemble where the student is unsure."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output (the input is never replaced)."),
 ) -> None:
     """Predict a file, streamed: per row a `decision` (a label, or `refer` to a person) with its reason, the label
     set, who answered, the argmax label and the probabilities. Malformed rows are reported and skipped; an
-    interrupted run resumes where it stopped."""
+    interrupted run of the same input and model resumes where it stopped."""
     from toolkit.compress.latency import set_threads
     from toolkit.predict import Predictor, predict_file
 
     set_threads(threads)
     predictor = Predictor.load(model, threads=threads, ensemble=ensemble)
-    summary = predict_file(predictor, input_file, output, chunk_rows=chunk_rows)
+    summary = predict_file(predictor, input_file, output, chunk_rows=chunk_rows, force=force)
     if summary.resumed_after:
         console.print(f"resumed after row {summary.resumed_after:,} (an earlier run was interrupted)")
     counts = ", ".join(f"{label} {n:,}" for label, n in summary.labels.items())
@@ -178,7 +179,7 @@ def validate(
     """Check a labeled file against a pack's data contract and list every problem with its row and column."""
     from toolkit.config import apply_overrides
     from toolkit.data.loading import read_table
-    from toolkit.data.validation import validate_frame
+    from toolkit.data.validation import check_truncation, validate_frame
     from toolkit.packs import load_pack
 
     pack = load_pack(domain)
@@ -186,6 +187,10 @@ def validate(
         pack.config, input_map_overrides(column_map, label_map, drop_unlabeled, drop_conflicts), "options"
     )
     frame, report, config = validate_frame(read_table(file), config, file)
+    if not report.errors:
+        from toolkit.transformer_models import load_tokenizer
+
+        check_truncation(frame, config, report, load_tokenizer(config.student.model))
     if report_file:
         atomic_write_text(report_file, json.dumps(report.to_dict(), indent=2))
     for note in report.notes:

@@ -14,6 +14,7 @@ from typing import Any
 
 from toolkit.data.column_map import input_map_overrides
 from toolkit.errors import ConfigError
+from toolkit.packs import PACK_NAME
 from toolkit.pipeline import RunRequest
 from toolkit.safe_io import atomic_write_text
 
@@ -77,8 +78,10 @@ def start(
     return request
 
 
-def resume(run_dir: str | Path) -> RunRequest:
-    """The request the series' first notebook saved in `run_dir`."""
+def resume(run_dir: str | Path, pack: str | None = None) -> RunRequest:
+    """The request the series' first notebook saved in `run_dir`. The saved pack is looked up by name among the
+    installed packs; a pack given by folder must be named again (`pack=`), since a run folder is data and a pack's
+    hooks are code."""
     path = Path(run_dir) / REQUEST_FILE
     if not path.is_file():
         raise ConfigError(
@@ -86,8 +89,13 @@ def resume(run_dir: str | Path) -> RunRequest:
             hint="or set RUN_DIR to the folder that notebook used",
         )
     saved = json.loads(path.read_text(encoding="utf-8"))
+    if pack is None and not PACK_NAME.fullmatch(str(saved.get("domain", ""))):
+        raise ConfigError(
+            f"{path}: names the pack {saved.get('domain')!r}, which is a path, not an installed pack's name",
+            hint="name the pack yourself if you trust that folder: resume(RUN_DIR, pack='path/to/pack')",
+        )
     return RunRequest(
-        domain=saved["domain"],
+        domain=pack or saved["domain"],
         data=Path(saved["data"]) if saved["data"] else None,
         out=Path(run_dir),
         fast=saved["fast"],

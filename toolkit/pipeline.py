@@ -36,7 +36,7 @@ from toolkit.config import FastSpec, FilterSpec, PackConfig, apply_overrides
 from toolkit.data.column_map import INPUT_CONTRACT, input_contract, read_input_contract
 from toolkit.data.loading import read_table
 from toolkit.data.splits import SPLITS, split_frame
-from toolkit.data.validation import validate_frame
+from toolkit.data.validation import check_truncation, validate_frame
 from toolkit.decision.evaluation import add_selective_entries
 from toolkit.decision.from_run import cascade_report, deferral_inputs, fit_scope
 from toolkit.decision.words import deferral_sentence
@@ -59,6 +59,7 @@ from toolkit.safe_io import RunLock, atomic_path, atomic_write_text
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import label_texts
+from toolkit.transformer_models import load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,9 @@ def prepare_context(request: RunRequest, log: Log = print) -> RunContext:
 def stage_data(ctx: RunContext) -> dict:
     """Validate the user's file, render inputs, split; write parquet splits and the validation report."""
     frame, report, config = validate_frame(read_table(ctx.data_path), ctx.config, ctx.data_path)
+    check_truncation(frame, config, report, load_tokenizer(config.student.model))
+    if report.truncated:
+        ctx.log(f"data: warning: {report.warnings[-1].message}")
     ctx.path("data").mkdir(parents=True, exist_ok=True)
     contract = ctx.path("data", INPUT_CONTRACT)
     contract.unlink(missing_ok=True)

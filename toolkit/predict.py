@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import pandas as pd
 from toolkit.compress.runtime import Classifier, load_variant, softmax
 from toolkit.config import PackConfig, validate_pack_config
 from toolkit.data.column_map import apply_input_map
+from toolkit.data.loading import FORMATS, TableFile, open_table
 from toolkit.data.rendering import render_row
 from toolkit.data.validation import ValidationReport, check_field, check_texts
 from toolkit.decision.cascade import Cascade
@@ -36,6 +37,8 @@ from toolkit.decision.labels import severe_argmax
 from toolkit.decision.scope import ScopeModel
 from toolkit.decision.serving import CascadeModels, CombineFn, TeachersFn, run_cascade
 from toolkit.errors import ConfigError, DataError
+from toolkit.manifest import file_digest
+from toolkit.safe_io import atomic_write_json, refuse_overwrite
 
 DEPLOY_FILE = "deploy.json"
 INPUT_FORMATS = (".csv", ".jsonl")
@@ -135,8 +138,10 @@ class Predictor:
         cascade: Cascade | None = None,
         scope: ScopeModel | None = None,
         teachers: tuple[TeachersFn, CombineFn] | None = None,
+        identity: str | None = None,
     ):
         self.classifier, self.config, self.variant = classifier, config, variant
+        self.identity = identity or variant  # what a resumed prediction must have been made with
         self.labels = config.label_names
         self.weights = np.asarray(weights, dtype=float)
         self.cascade, self.scope = cascade, scope
@@ -170,7 +175,14 @@ class Predictor:
                 "evaluate and compress stages for a cascade without teachers",
             )
         return cls(
-            classifier, config, [weights[label] for label in config.label_names], variant, cascade, scope, teachers
+            classifier,
+            config,
+            [weights[label] for label in config.label_names],
+            variant,
+            cascade,
+            scope,
+            teachers,
+            identity=f"{variant} of {deploy_path} ({file_digest(deploy_path)})",
         )
 
     def probabilities(self, inputs: Sequence[str], fields: pd.DataFrame | None = None) -> np.ndarray:
@@ -276,67 +288,34 @@ REASON_WORDS = {
 # ----------------------------------------------------------------------------------------------- files
 
 
-def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, list[dict | None], dict[int, str]]]:
-    """(first row number, records, parse errors by position); a row with the wrong number of fields is an error."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header:
-            raise DataError(f"{path}: empty file; expected a header row and data rows")
-        header = [h.strip() for h in header]
-        records: list[dict | None] = []
-        errors: dict[int, str] = {}
-        first = 1
-        for number, values in enumerate(reader, start=1):
-            if len(values) != len(header):
-                errors[len(records)] = (
-                    f"row {number} (line {reader.line_num}): {len(values)} fields, the header has {len(header)}"
-                )
-                records.append(None)
-            else:
-                records.append({k: (v if v != "" else None) for k, v in zip(header, values, strict=True)})
-            if len(records) == chunk_rows:
-                yield first, records, errors
-                first, records, errors = number + 1, [], {}
-        if records:
-            yield first, records, errors
-
-
-def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, list[dict | None], dict[int, str]]]:
-    """As `_csv_chunks`; a row is a line, and a line that is not a JSON object is an error."""
-    with path.open(encoding="utf-8") as handle:
-        records: list[dict | None] = []
-        errors: dict[int, str] = {}
-        first = 1
-        for number, line in enumerate(handle, start=1):
-            try:
-                record = json.loads(line) if line.strip() else None
-                if not isinstance(record, dict):
-                    raise ValueError('a JSON object {"column": value, ...} expected')
-                records.append(record)
-            except ValueError as error:
-                errors[len(records)] = f"row {number}: not a JSON object: {str(error).splitlines()[0]}"
-                records.append(None)
-            if len(records) == chunk_rows:
-                yield first, records, errors
-                first, records, errors = number + 1, [], {}
-        if records:
-            yield first, records, errors
-
-
 class _Writer:
-    """CSV or JSONL output, appended chunk by chunk; `<output>.progress` records the rows and bytes committed."""
+    """CSV or JSONL output, appended chunk by chunk; `<output>.progress` records the rows and bytes committed, and
+    what they were computed from (the input's digest and the model), so a resume never mixes two inputs or models."""
 
-    def __init__(self, path: Path, columns: list[str]):
-        self.path, self.columns = path, columns
+    def __init__(self, path: Path, columns: list[str], identity: dict):
+        self.path, self.columns, self.identity = path, columns, identity
         self.progress_path = path.with_name(path.name + ".progress")
         self.jsonl = path.suffix.lower() == ".jsonl"
 
-    def resume_point(self) -> int:
-        """Rows already written by an interrupted run (the file is cut back to its last committed chunk)."""
-        if not (self.progress_path.is_file() and self.path.is_file()):
+    def resume_point(self, force: bool) -> int:
+        """Rows already written by an interrupted run of the same input and model (the file is cut back to its last
+        committed chunk); 0 for a fresh start, which an existing output allows only with `force`."""
+        if force:
+            self.path.unlink(missing_ok=True)
+            self.progress_path.unlink(missing_ok=True)
+            return 0
+        if not self.progress_path.is_file():
+            refuse_overwrite(self.path, force)
             return 0
         done = json.loads(self.progress_path.read_text(encoding="utf-8"))
+        if done.get("identity") != self.identity:
+            raise DataError(
+                f"{self.progress_path}: an interrupted prediction of another input or model "
+                f"({done.get('identity', 'unrecorded')}); it is not resumed with {self.identity}",
+                hint="add --force to start again (the partial output is replaced), or give another --output",
+            )
+        if not self.path.is_file():
+            return 0
         with self.path.open("r+b") as handle:
             handle.truncate(done["bytes"])
         return int(done["rows"])
@@ -354,7 +333,7 @@ class _Writer:
             handle.flush()
             os.fsync(handle.fileno())
             size = handle.tell()
-        self.progress_path.write_text(json.dumps({"rows": rows_done, "bytes": size}), encoding="utf-8")
+        atomic_write_json(self.progress_path, {"rows": rows_done, "bytes": size, "identity": self.identity})
 
     def finish(self) -> None:
         self.progress_path.unlink(missing_ok=True)
@@ -370,53 +349,49 @@ def predict_file(
     output_path: str | Path | None = None,
     chunk_rows: int = 1024,
     show_progress: bool = True,
+    force: bool = False,
 ) -> PredictSummary:
-    """Stream `input_path` (CSV or JSONL) through the predictor into `output_path` (CSV or JSONL, by suffix)."""
-    input_path = Path(input_path)
-    suffix = input_path.suffix.lower()
-    if not input_path.is_file():
-        raise DataError(f"{input_path}: file not found", hint=f"give a {' or '.join(INPUT_FORMATS)} file")
-    if suffix not in INPUT_FORMATS:
-        raise DataError(f"{input_path}: unsupported file type {suffix!r}; allowed: {', '.join(INPUT_FORMATS)}")
-    output = Path(output_path) if output_path else default_output(input_path)
+    """Stream `input_path` (CSV or JSONL) through the predictor into `output_path` (CSV or JSONL, by suffix). An
+    interrupted prediction of the same input and model resumes; an existing output is replaced only with `force`,
+    and the input never is."""
+    table = open_table(input_path, allowed={s: FORMATS[s] for s in INPUT_FORMATS})
+    output = Path(output_path) if output_path else default_output(table.path)
     if output.suffix.lower() not in INPUT_FORMATS:
         raise DataError(f"{output}: unsupported output type {output.suffix!r}; allowed: {', '.join(INPUT_FORMATS)}")
+    refuse_overwrite(output, force=True, inputs=[table.path])
     labels = predictor.labels
     id_column = predictor.config.columns.id
     columns = ["row", *([id_column] if id_column else []), *DECISION_COLUMNS, *(f"p_{x}" for x in labels)]
-    writer = _Writer(output, [*columns, "error"])
+    identity = {"input": file_digest(table.path), "model": predictor.identity}
+    writer = _Writer(output, [*columns, "error"], identity)
     summary = PredictSummary(output=output, labels=dict.fromkeys([*labels, REFER], 0))
-    summary.resumed_after = writer.resume_point()
-    if not summary.resumed_after:
-        output.unlink(missing_ok=True)
-    if suffix == ".csv":
-        _check_header(predictor, input_path)
-    chunks = (_csv_chunks if suffix == ".csv" else _jsonl_chunks)(input_path, chunk_rows)
+    summary.resumed_after = writer.resume_point(force)
+    if table.kind == "CSV":
+        _check_header(predictor, table)
     from rich.progress import Progress, TextColumn  # a spinner with counts: the file's length is not known
 
     with Progress(TextColumn("{task.description}"), disable=not show_progress, transient=True) as bar:
         task = bar.add_task("predicting")
-        for first, records, parse_errors in chunks:
+        for first, records, parse_errors in table.chunks(chunk_rows):
             last = first + len(records) - 1
             summary.rows = last
             if last <= summary.resumed_after:
                 continue
-            rows = _predict_chunk(predictor, input_path, first, records, parse_errors, id_column, summary)
+            rows = _predict_chunk(predictor, table.path, first, records, parse_errors, id_column, summary)
             writer.write(rows, last)
             bar.update(task, description=f"predicting: {last:,} rows, {summary.malformed:,} malformed")
     writer.finish()
     return summary
 
 
-def _check_header(predictor: Predictor, path: Path) -> None:
+def _check_header(predictor: Predictor, table: TableFile) -> None:
     """A CSV without the text column (under its own name or mapped) is one error, not one per row."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = [h.strip() for h in next(csv.reader(handle), [])]
+    header = table.columns
     mapping = predictor.config.input_map.columns
     text = predictor.config.columns.text
     if "*" not in mapping and not ({text, "text"} & {mapping.get(h, h) for h in header}):
         raise DataError(
-            f"{path}: no column {text!r} for the text"
+            f"{table.path}: no column {text!r} for the text"
             + (" (nor one mapped to it)" if mapping else "")
             + f"; columns found: {header}",
             hint="use the training data's columns, or the column map the run was trained with",

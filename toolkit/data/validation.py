@@ -10,6 +10,7 @@ import difflib
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,6 +20,7 @@ from toolkit.data.loading import read_table
 from toolkit.data.rendering import render_frame
 from toolkit.data.splits import SPLITS as SPLIT_NAMES
 from toolkit.data.splits import min_rows_per_class
+from toolkit.data.truncation import truncation_issue
 from toolkit.errors import DataError
 
 MAX_ERRORS_SHOWN = 20
@@ -42,6 +44,9 @@ class Issue:
         return f"{where}: {self.message}"
 
 
+SEPARATOR_NAMES = {";": "`;`", "\t": "tab", "|": "`|`"}
+
+
 @dataclass
 class ValidationReport:
     source: str
@@ -49,6 +54,7 @@ class ValidationReport:
     rows_kept: int = 0
     issues: list[Issue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    truncated: dict[str, int] = field(default_factory=dict)  # rows cut at max_length: "rows", then per field lost
 
     @property
     def errors(self) -> list[Issue]:
@@ -68,6 +74,7 @@ class ValidationReport:
             "rows_read": self.rows_read,
             "rows_kept": self.rows_kept,
             "notes": self.notes,
+            "truncated": self.truncated,
             "issues": [asdict(i) for i in self.issues],
         }
 
@@ -105,6 +112,9 @@ def validate_frame(
     """
     source = str(source)
     report = ValidationReport(source=source, rows_read=len(raw))
+    separator = raw.attrs.get("separator", ",")
+    if separator != ",":
+        report.notes.append(f"read as {SEPARATOR_NAMES.get(separator, repr(separator))}-separated")
     raw, config, notes = apply_input_map(raw, config, source)
     report.notes.extend(notes)
     columns = config.columns
@@ -390,12 +400,47 @@ def _drop_duplicates(frame: pd.DataFrame, report: ValidationReport, config: Pack
             report.issues.append(
                 Issue(
                     "error",
-                    f"same text as row {first_row} but label {label!r} instead of {first_label!r}; fix one of them",
+                    f"same input as row {first_row} but label {label!r} instead of {first_label!r}; fix one of them",
                     row=row,
                     column=text_column,
                 )
             )
+    if splits is not None:
+        _warn_shared_free_text(frame, splits, report, text_column)
     return frame[keep]
+
+
+def _warn_shared_free_text(frame: pd.DataFrame, splits: list, report: ValidationReport, text_column: str) -> None:
+    """One warning for free texts that recur in another split with other fields: not leakage (the same complaint
+    with other vitals is another patient), but worth a look in case a case was copied with edits."""
+    first_of: dict[str, tuple[str, int, str]] = {}  # free text -> (split, row, rendered input)
+    pairs: list[tuple[int, int]] = []
+    for text, split, row, rendered in zip(frame["text"], splits, frame["row"], frame["input"], strict=True):
+        key = str(text).strip().lower()
+        if key not in first_of:
+            first_of[key] = (split, row, rendered)
+        elif first_of[key][0] != split and first_of[key][2].strip().lower() != str(rendered).strip().lower():
+            pairs.append((first_of[key][1], row))
+    if pairs:
+        shown = ", ".join(f"rows {a} and {b}" for a, b in pairs[:5])
+        report.issues.append(
+            Issue(
+                "warning",
+                f"{len(pairs):,} rows share their free text with a row of another split, with other fields (e.g. "
+                f"{shown}); kept: the input the model sees differs",
+                column=text_column,
+            )
+        )
+
+
+def check_truncation(frame: pd.DataFrame, config: PackConfig, report: ValidationReport, tokenizer: Any) -> None:
+    """A warning naming how many rows the student's tokenizer cuts at `student.max_length`, and the fields lost."""
+    if frame.empty:
+        return
+    found = truncation_issue(frame, config, tokenizer)
+    if found is not None:
+        report.issues.append(Issue("warning", found.message, column=config.columns.text))
+        report.truncated = {"rows": found.rows, **found.lost}
 
 
 def load_and_validate(path: str | Path, config: PackConfig) -> tuple[pd.DataFrame, ValidationReport, PackConfig]:
