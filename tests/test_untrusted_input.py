@@ -220,6 +220,19 @@ def test_predict_refuses_to_write_over_its_input(tfidf_export: Path, tmp_path: P
     assert forced.exit_code == 2 and source.read_bytes() == before  # --force never covers the input
 
 
+def test_other_outputs_keep_existing_files_unless_forced(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    report.write_text("mine")
+    result = cli("validate", cases(tmp_path, rows=60), "--domain", "finance_risk", "--report", report)
+    assert result.exit_code == 2 and "report.json: exists and would be replaced" in one_line(result)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "labeled.csv").write_text("my labeled rows")
+    result = cli("example-data", "--domain", "finance_risk", "--out", templates)
+    assert result.exit_code == 2 and "labeled.csv: exists" in one_line(result)
+    assert report.read_text() == "mine" and (templates / "labeled.csv").read_text() == "my labeled rows"
+
+
 def test_predict_keeps_an_existing_output_unless_forced(tfidf_export: Path, tmp_path: Path) -> None:
     source, output = cases(tmp_path), tmp_path / "mine.csv"
     output.write_text("my own notes\n")
@@ -339,6 +352,16 @@ def test_implausible_vitals_are_refused_with_their_row(tmp_path: Path, column: s
     frame.to_csv(path, index=False)
     result = cli("validate", path, "--domain", "medical_triage")
     assert result.exit_code == 2 and f"row 5, column '{column}'" in one_line(result) and message in one_line(result)
+
+
+def test_an_overflowed_amount_is_refused(tmp_path: Path) -> None:
+    path = cases(tmp_path, rows=60)
+    frame = pd.read_csv(path, dtype=str)
+    frame.loc[7, "amount"] = "1e308"
+    frame.to_csv(path, index=False)
+    result = cli("validate", path, "--domain", "finance_risk")
+    assert result.exit_code == 2 and "row 8, column 'amount'" in one_line(result)
+    assert "outside the plausible range" in one_line(result)
 
 
 LONG_COMPLAINT = ("chest pain radiating to the left arm with sweating and nausea, worse on exertion; " * 8)[:607]

@@ -175,6 +175,7 @@ def validate(
     drop_unlabeled: bool = typer.Option(False, "--drop-unlabeled", help=DROP_HELP),
     drop_conflicts: bool = typer.Option(False, "--drop-conflicts", help=CONFLICT_HELP),
     report_file: Path | None = typer.Option(None, "--report", help="Also write the full report as JSON here."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --report file."),
 ) -> None:
     """Check a labeled file against a pack's data contract and list every problem with its row and column."""
     from toolkit.config import apply_overrides
@@ -192,6 +193,7 @@ def validate(
 
         check_truncation(frame, config, report, load_tokenizer(config.student.model))
     if report_file:
+        refuse_overwrite(report_file, force, inputs=[file])
         atomic_write_text(report_file, json.dumps(report.to_dict(), indent=2))
     for note in report.notes:
         console.print(f"[dim]map[/] {note}", highlight=False, soft_wrap=True)
@@ -218,13 +220,16 @@ def example_data(
     rows: int | None = typer.Option(None, "--rows", min=10, help="Default: the generator's own (the committed size)."),
     seed: int | None = typer.Option(None, "--seed"),
     out: Path | None = typer.Option(None, "--out", help="Folder (default: data_templates/<domain>)."),
+    force: bool = typer.Option(False, "--force", help="Replace template files that exist in the folder."),
 ) -> None:
     """(Re)generate a pack's data templates and example data with its seeded generator."""
-    from toolkit.data.templates import write_templates
+    from toolkit.data.templates import TEMPLATE_FILES, write_templates
     from toolkit.packs import load_pack
 
     pack = load_pack(domain)
     folder = out or pack.resolve_path(f"data_templates/{pack.name}")
+    for name in TEMPLATE_FILES:
+        refuse_overwrite(folder / name, force)
     for path in write_templates(pack, folder, rows=rows, seed=seed):
         console.print(f"wrote {path}")
 
@@ -282,10 +287,13 @@ def evaluate(
     output: Path | None = typer.Option(None, "--output", help="Write the figures as JSON here."),
     column_map: str | None = typer.Option(None, "--map", help=MAP_HELP),
     label_map: str | None = typer.Option(None, "--labels", help=LABELS_HELP),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output file."),
 ) -> None:
     """Evaluate a saved model on new labeled data: per-class figures with intervals, and the run's policy targets."""
     from toolkit.metrics.evaluate_saved import evaluate_saved
 
+    if output:
+        refuse_overwrite(output, force, inputs=[data])
     result = evaluate_saved(model, data, overrides=input_map_overrides(column_map, label_map, False))
     table = Table(title=f"{result['model']} on {result['data']} ({result['rows']} rows)")
     for column in ("class", "precision", "recall", "F1", "support"):

@@ -28,6 +28,9 @@ def _canonical(frame: pd.DataFrame, pack: Pack) -> pd.DataFrame:
     return frame.rename(columns={columns.text: "text"})
 
 
+TEMPLATE_FILES = ("example_labeled.csv", "labeled.csv", "unlabeled.csv", "preferences.jsonl")
+
+
 def write_templates(pack: Pack, folder: Path, rows: int | None = None, seed: int | None = None) -> list[Path]:
     """Generate every template file of `pack` into `folder`; return the paths written."""
     generate = pack.hook("synthetic")
