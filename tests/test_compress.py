@@ -264,7 +264,8 @@ def test_predict_jsonl_streams_in_chunks_and_resumes_after_a_crash(compressed_ru
     source.write_text("\n".join(rows) + "\n", encoding="utf-8")
     predictor = Predictor.load(compressed_run.run_dir / "export")
     complete = predict_file(predictor, source, tmp_path / "all.jsonl", chunk_rows=3, show_progress=False)
-    assert complete.rows == 10 and complete.malformed == 1 and complete.first_errors[0].startswith("row 5 (line 5): not a JSON object")
+    assert complete.rows == 10 and complete.malformed == 1
+    assert complete.first_errors[0].startswith("row 5 (line 5): not a JSON object")
 
     class Crashing(Predictor):
         calls = 0
