@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.pipeline import RunRequest, run
+from toolkit.threads import usable_cores
 
 from .conftest import tiny_overrides
 
@@ -83,7 +84,34 @@ def test_second_run_skips_unchanged_stages(tiny_run) -> None:
     lines: list[str] = []
     second = run(request, log=lines.append)
     assert sum("unchanged since the last run, skipped" in line for line in lines) == 4
-    assert second.metrics == first.metrics
+    figures = {k: v for k, v in second.metrics.items() if k != "timings"}
+    assert figures == {k: v for k, v in first.metrics.items() if k != "timings"}
+    assert not any(stage["ran"] for stage in second.metrics["timings"]["stages"])  # reused, not counted
+
+
+def test_stage_timings_add_up_to_the_run(tiny_run) -> None:
+    _, result = tiny_run
+    timings = result.metrics["timings"]
+    stages = {e["stage"]: e for e in timings["stages"]}
+    assert set(stages) == {"data", "teachers", "distill", "evaluate"} and all(e["ran"] for e in stages.values())
+    assert abs(timings["stages_seconds"] - timings["wall_seconds"]) <= max(3.0, 0.1 * timings["wall_seconds"])
+    assert abs(sum(e["share"] for e in stages.values()) - 1) < 0.01
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    rows = sum(manifest["stages"]["data"]["split_sizes"].values())
+    assert timings["rows"] == rows  # the rows the data stage kept
+    for entry in stages.values():
+        assert entry["rows_per_second"] == pytest.approx(rows / entry["seconds"], rel=0.01)
+        assert entry["peak_memory_mb"] > 50  # a Python process with torch loaded
+    assert set(stages["distill"]["steps"]) >= {"recipe", "finetune"}
+    report = result.report_path.read_text()
+    assert "## Stage timings" in report and "| distill |" in report
+
+
+def test_threads_are_set_once_and_recorded(tiny_run) -> None:
+    _, result = tiny_run
+    threads = json.loads((result.run_dir / "manifest.json").read_text())["threads"]
+    assert threads["source"] == "usable cores" and threads["torch"] == threads["threads"] == usable_cores()
+    assert all(n == threads["threads"] for n in threads["blas_pools"].values())
 
 
 def test_same_seed_gives_same_metrics(tiny_run, tmp_path: Path) -> None:

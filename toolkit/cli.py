@@ -87,6 +87,10 @@ def run(
     until: str | None = typer.Option(
         None, "--until", help="Stop after this stage: data, teachers, filter, distill, evaluate or compress."
     ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads of every pool (default: the cores this process may use)."
+    ),
+    profile: bool = typer.Option(False, "--profile", help="Break the filter, distill and compress times into steps."),
 ) -> None:
     """Run the whole path: data -> teachers -> filter -> distill -> evaluate -> compress. Unchanged stages are
     skipped."""
@@ -100,13 +104,20 @@ def run(
         **({"filter.preferences": str(preferences)} if preferences else {}),
         **({"filter.unlabeled": str(unlabeled)} if unlabeled else {}),
     }
-    request = RunRequest(domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=overrides)
+    request = RunRequest(
+        domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=overrides, threads=threads, profile=profile
+    )
     result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False), until=until)
     from toolkit.distributed import is_main_process
 
     if not is_main_process():
         return
     console.print(f"\n[bold green]done[/] in {time.perf_counter() - started:.0f} s")
+    if result.metrics is not None and "timings" in result.metrics:
+        shares = ", ".join(
+            f"{e['stage']} {e['seconds']:.0f} s" for e in result.metrics["timings"]["stages"] if e["ran"]
+        )
+        console.print(f"stages: {shares}")
     if result.metrics is not None:
         console.print(f"report:  {result.report_path}")
         console.print(f"metrics: {result.run_dir / 'report' / 'metrics.json'}")

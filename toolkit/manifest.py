@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,7 +135,10 @@ class Progress:
     def __init__(self, path: Path, key: str):
         self.path, self.key = path, key
         stored = json.loads(path.read_text()) if path.is_file() else {}
-        self.steps: dict[str, dict] = stored.get("steps", {}) if stored.get("key") == key else {}
+        current = stored.get("key") == key
+        self.steps: dict[str, dict] = stored.get("steps", {}) if current else {}
+        self.seconds: dict[str, float] = stored.get("seconds", {}) if current else {}  # per step, for --profile
+        self._mark = time.perf_counter()
 
     def done(self, step: str) -> bool:
         return step in self.steps
@@ -143,7 +147,11 @@ class Progress:
         return self.steps[step]
 
     def record(self, step: str, info: dict | None = None) -> None:
+        """Mark `step` done; its time is what passed since the previous step (or since this record was opened)."""
         self.steps[step] = info or {}
+        now_ = time.perf_counter()
+        self.seconds[step] = round(now_ - self._mark, 2)
+        self._mark = now_
         self._save()
 
     def forget(self, which: Callable[[str], bool]) -> None:
@@ -152,4 +160,5 @@ class Progress:
         self._save()
 
     def _save(self) -> None:
-        atomic_write_text(self.path, json.dumps({"key": self.key, "steps": self.steps}, indent=2, default=float))
+        stored = {"key": self.key, "steps": self.steps, "seconds": self.seconds}
+        atomic_write_text(self.path, json.dumps(stored, indent=2, default=float))

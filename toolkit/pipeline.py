@@ -59,6 +59,8 @@ from toolkit.safe_io import RunLock, atomic_path, atomic_write_text
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.labeling import label_texts
+from toolkit.threads import apply_threads
+from toolkit.timing import Meter, stage_timings
 from toolkit.transformer_models import load_tokenizer
 
 
@@ -72,6 +74,8 @@ class RunRequest:
     fast: bool = False
     seed: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None  # CPU threads of every pool in this process; None: the cores it may use
+    profile: bool = False  # the report's stage timings break the filter, distill and compress stages into steps
 
 
 @dataclass(frozen=True)
@@ -561,7 +565,11 @@ def run_lock(run_dir: Path) -> AbstractContextManager:
 
 
 def _run_stages(request: RunRequest, log: Log, until: str | None) -> RunResult:
+    started_run = time.perf_counter()
+    threads = apply_threads(request.threads)
     ctx = prepare_context(request, log if is_main_process() else (lambda _: None))
+    if is_main_process():
+        ctx.manifest.update(threads=threads)
     fingerprints = _stage_fingerprints(ctx)
     stages: dict[str, Callable[[], dict]] = {
         "data": lambda: stage_data(ctx),
@@ -573,6 +581,7 @@ def _run_stages(request: RunRequest, log: Log, until: str | None) -> RunResult:
     }
     main = is_main_process()
     last = STAGES.index(until) if until else len(STAGES) - 1
+    ran: set[str] = set()
     for name, stage in list(stages.items())[: last + 1]:
         if name in ("filter", "compress") and not getattr(ctx.config, name).enabled:
             ctx.log(f"[{name}] off ({name}.enabled: false)")
@@ -583,17 +592,35 @@ def _run_stages(request: RunRequest, log: Log, until: str | None) -> RunResult:
             ctx.log(f"[{name}] running")
             if main:
                 ctx.manifest.start_stage(name, fingerprints[name])
-            started = time.perf_counter()
-            # under accelerate / torchrun every process trains and labels; data and evaluation run once
-            details = stage() if main or name not in MAIN_PROCESS_STAGES else {}
-            barrier()
+            with Meter() as meter:
+                # under accelerate / torchrun every process trains and labels; data and evaluation run once
+                details = stage() if main or name not in MAIN_PROCESS_STAGES else {}
+                barrier()
+            ran.add(name)
             if main:
-                ctx.manifest.record_stage(name, fingerprints[name], time.perf_counter() - started, **details)
+                ctx.manifest.record_stage(name, fingerprints[name], meter.seconds, **meter.record(), **details)
         if name == "data":
             _adopt_input_contract(ctx)
-    metrics_path = ctx.path("report", "metrics.json")
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else None
+    metrics = _add_timings(ctx, ran, time.perf_counter() - started_run, request.profile) if main else None
     return RunResult(run_dir=ctx.run_dir, report_path=ctx.path("report", "report.md"), metrics=metrics)
+
+
+def _add_timings(ctx: RunContext, ran: set[str], wall_seconds: float, profile: bool) -> dict | None:
+    """The stage timings of this invocation, written into metrics.json and the report (both written by evaluate,
+    before compress ran: they are completed here)."""
+    stages = ctx.manifest.data["stages"]
+    rows = sum(stages.get("data", {}).get("split_sizes", {}).values())
+    timings = stage_timings(stages, list(STAGES), ran, rows, wall_seconds)
+    ctx.manifest.update(timings=timings)
+    metrics_path = ctx.path("report", "metrics.json")
+    if not metrics_path.is_file():
+        return None
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    metrics["timings"] = timings
+    metrics["timings_with_steps"] = profile
+    write_metrics(metrics_path, {k: v for k, v in metrics.items() if k != "schema_version"})
+    write_report(ctx.path("report", "report.md"), metrics)
+    return metrics
 
 
 def _adopt_input_contract(ctx: RunContext) -> None:

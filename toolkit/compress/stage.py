@@ -349,6 +349,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         "size_mb": round(deployed["size_bytes"] / 1e6, 2),
         "p50_ms": deployed["latency"]["p50_ms"],
         "test_macro_f1": deployed["test"]["macro_f1"],
+        "steps": progress.seconds,
     }
 
 

@@ -277,6 +277,7 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
     details = next(r.details for r in results if r.name == chosen.name)
     return {
         "chosen": chosen.name,
+        "steps": {r.name: r.seconds for r in results if r.seconds},  # each candidate's training
         **{k: details[k] for k in ("trainable_parameters", "total_parameters", "phases") if k in details},
     }
 

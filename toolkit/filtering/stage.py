@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from itertools import cycle, islice
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from toolkit.data.splits import SPLITS
 from toolkit.data.validation import validate_frame
 from toolkit.distill.fit import Split
 from toolkit.errors import DataError
+from toolkit.filtering.budget import STEP_SHARES, plan_filter
 from toolkit.filtering.generator import PPOReward, build_generator, generate, query_ids, sft_rows
 from toolkit.filtering.label_issues import find_label_issues
 from toolkit.filtering.pairs import (
@@ -71,6 +73,10 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     progress = Progress(folder / "progress.json", stage_fingerprint)
     splits = {name: load_split(ctx, name) for name in SPLITS}
+    teachers_seconds = ctx.manifest.data["stages"].get("teachers", {}).get("seconds")
+    plan = plan_filter(ctx.config, len(splits["train"].texts), teachers_seconds)
+    ctx = replace(ctx, config=ctx.config.model_copy(update={"filter": plan.spec}))
+    ctx.log(f"filter: {plan.describe()}")
     ensemble = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
     prompts = {label: label_prompt(ctx.config, label) for label in ctx.labels}
     preferences, pool = resource_paths(ctx)
@@ -89,7 +95,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         if progress.done("generator_sft"):
             generator, tokenizer = _restore_generator(ctx, "generator_sft")
         else:
-            generator, tokenizer = _sft_generator(ctx, splits["train"], prompts)
+            generator, tokenizer = _sft_generator(ctx, splits["train"], prompts, plan.step_seconds("generator_sft"))
             progress.record("generator_sft")
         lap("generator_sft")
         if progress.done("reward_model"):
@@ -97,7 +103,13 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             ctx.log("reward model: trained earlier in this run, restored")
         else:
             reward_model, reward_summary = _reward_model(
-                ctx, splits["train"], ensemble["train"], prompts, preferences, (generator, tokenizer)
+                ctx,
+                splits["train"],
+                ensemble["train"],
+                prompts,
+                preferences,
+                (generator, tokenizer),
+                plan.step_seconds("reward_model"),
             )
             progress.record("reward_model", reward_summary)
         lap("reward_model")
@@ -105,7 +117,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             generator, tokenizer = _restore_generator(ctx, "generator")
             ppo_summary = progress.info("ppo")
         else:
-            ppo_summary = _ppo(ctx, generator, tokenizer, prompts, reward_model, committee)
+            ppo_summary = _ppo(ctx, generator, tokenizer, prompts, reward_model, committee, plan.step_seconds("ppo"))
             progress.record("ppo", ppo_summary)
         lap("ppo")
         if progress.done("candidates"):
@@ -146,6 +158,14 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         "preferences": str(preferences) if preferences else None,
         "unlabeled_pool": str(pool) if pool else None,
         "seconds": seconds,
+        "budget": {
+            "share": ctx.config.filter.budget_share,
+            "scale": plan.scale,
+            "seconds": plan.seconds,
+            "step_seconds": {step: plan.step_seconds(step) for step in STEP_SHARES},
+            "estimated_filter_work": round(plan.filter_work),
+            "estimated_rest_of_run_work": round(plan.rest_work),
+        },
     }
     atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2, default=int))
     ctx.log(
@@ -157,6 +177,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         "rejected": len(rejected),
         "label_issues": len(issues),
         "reward_pairwise_accuracy": reward_summary["pairwise_accuracy"],
+        "steps": seconds,
     }
 
 
@@ -168,7 +189,13 @@ def _counts(values: pd.Series) -> dict[str, int]:
 
 
 def _reward_model(
-    ctx: RunContext, train: Split, train_probs: np.ndarray, prompts: dict, preferences: Path | None, generator
+    ctx: RunContext,
+    train: Split,
+    train_probs: np.ndarray,
+    prompts: dict,
+    preferences: Path | None,
+    generator,
+    seconds: float | None = None,
 ) -> tuple[RewardModel, dict]:
     spec = ctx.config.filter.reward
     labels = np.asarray(train.labels)
@@ -193,7 +220,7 @@ def _reward_model(
     counts = _counts(pd.Series([p.source for p in pairs]))
     model = RewardModel.build(spec.model or ctx.config.student.model, spec.max_length)
     before = model.pairwise_accuracy(held_out, prompts)
-    settings = TrainingSettings(spec.epochs, spec.learning_rate, spec.batch_size, spec.max_length, ctx.seed)
+    settings = TrainingSettings(spec.epochs, spec.learning_rate, spec.batch_size, spec.max_length, ctx.seed, seconds)
     ctx.log(f"reward model: training on {len(fit_pairs)} pairs (in all: {counts})")
     model.fit(fit_pairs, prompts, settings, ctx.path("filter", "reward_training"))
     model.standardise_on([prompts[ctx.labels[k]] for k in labels], train.texts)
@@ -223,14 +250,15 @@ def _fmt(value: float | None) -> str:
 # --------------------------------------------------------------------------------------------------- generator
 
 
-def _sft_generator(ctx: RunContext, train: Split, prompts: dict):
+def _sft_generator(ctx: RunContext, train: Split, prompts: dict, seconds: float | None = None):
     """The generator after SFT on the training texts, each conditioned on its gold label's prompt."""
     spec = ctx.config.filter.generator
     model, tokenizer = build_generator(spec, ctx.config.student.model)
     train_prompts = [prompts[ctx.labels[k]] for k in train.labels]
     ids, masks = sft_rows(tokenizer, train_prompts, list(train.texts), spec.max_length)
     ctx.log(f"generator: SFT on {len(ids)} training texts conditioned on their label ({spec.sft_epochs:g} epochs)")
-    settings = TrainingSettings(spec.sft_epochs, spec.sft_learning_rate, min(16, len(ids)), spec.max_length, ctx.seed)
+    batch = min(16, len(ids))
+    settings = TrainingSettings(spec.sft_epochs, spec.sft_learning_rate, batch, spec.max_length, ctx.seed, seconds)
     sft_train(model, tokenizer, ids, masks, settings, ctx.path("filter", "generator_training"))
     shutil.rmtree(ctx.path("filter", "generator_training"), ignore_errors=True)
     model.save_pretrained(ctx.path("filter", "generator_sft"))
@@ -244,7 +272,15 @@ def _restore_generator(ctx: RunContext, name: str):
     return AutoModelForCausalLM.from_pretrained(folder), load_tokenizer(str(folder))
 
 
-def _ppo(ctx: RunContext, model, tokenizer, prompts: dict, reward_model: RewardModel, committee: Committee) -> dict:
+def _ppo(
+    ctx: RunContext,
+    model,
+    tokenizer,
+    prompts: dict,
+    reward_model: RewardModel,
+    committee: Committee,
+    seconds: float | None = None,
+) -> dict:
     """PPO against reward-model score + lambda x the ensemble's confidence in the conditioning label."""
     spec = ctx.config.filter.generator
     if spec.ppo_episodes == 0 or spec.samples == 0:
@@ -299,6 +335,7 @@ def _ppo(ctx: RunContext, model, tokenizer, prompts: dict, reward_model: RewardM
             response_length=spec.response_length,
             temperature=spec.temperature,
             seed=ctx.seed,
+            seconds=seconds,
         ),
         work,
         on_step,

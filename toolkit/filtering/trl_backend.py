@@ -7,9 +7,10 @@ returns the per-step log, which is all the rest of the toolkit relies on.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,31 @@ class TrainingSettings:
     batch_size: int
     max_length: int
     seed: int
+    seconds: float | None = None  # a time box: training stops after the step that passes it
+
+
+class _TimeUp(Exception):
+    """Raised by a hard time box: TRL's PPO loop never reads `should_training_stop`."""
+
+
+class TimeBox(TrainerCallback):
+    """Stops training once `seconds` have passed (and at least `min_steps` were taken), at a step boundary."""
+
+    def __init__(self, seconds: float, min_steps: int = 1, hard: bool = False):
+        self.seconds, self.min_steps, self.hard = seconds, min_steps, hard
+        self.started = time.perf_counter()
+        self.stopped_at: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.min_steps and time.perf_counter() - self.started > self.seconds:
+            self.stopped_at = state.global_step
+            if self.hard:
+                raise _TimeUp
+            control.should_training_stop = True
+        return control
 
 
 def _fit(
@@ -78,6 +104,7 @@ def _fit(
             ),
             train_dataset=datasets.Dataset.from_dict(columns),
             processing_class=tokenizer,
+            callbacks=[TimeBox(settings.seconds)] if settings.seconds else None,
         )
         trainer.train()
     return trainer.state.log_history
@@ -119,6 +146,10 @@ class PPOSettings:
     response_length: int
     temperature: float
     seed: int
+    seconds: float | None = None  # a time box, checked after each update (at least MIN_PPO_UPDATES are made)
+
+
+MIN_PPO_UPDATES = 2
 
 
 class _StepLog(TrainerCallback):
@@ -175,7 +206,9 @@ def ppo_tune(
             value_model=value_model,
             train_dataset=queries_data,
             eval_dataset=queries_data.select(range(min(len(queries), settings.batch_size))),
-            callbacks=[_StepLog(on_step)],
+            callbacks=[_StepLog(on_step)]
+            + ([TimeBox(settings.seconds, MIN_PPO_UPDATES, hard=True)] if settings.seconds else []),
         )
-        trainer.train()
+        with suppress(_TimeUp):  # the policy keeps the updates made so far
+            trainer.train()
     return [entry for entry in trainer.state.log_history if "objective/scores" in entry]

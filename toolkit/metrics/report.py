@@ -8,6 +8,7 @@ from pathlib import Path
 from toolkit.decision.report import deferral_markdown
 from toolkit.metrics.baselines import baseline_markdown
 from toolkit.safe_io import atomic_write_text
+from toolkit.timing import timings_markdown
 
 METRICS_SCHEMA_VERSION = 3
 
@@ -185,6 +186,8 @@ def render_report(payload: dict) -> str:
             lines.append(
                 f"| {label} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |"
             )
+    if "timings" in payload:
+        lines += ["", *timings_markdown(payload["timings"], steps=payload.get("timings_with_steps", False))]
     lines.append("")
     return "\n".join(lines)
 

@@ -1,0 +1,93 @@
+"""The filter stage's budget and the process's threads: sized from the data and set once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+from transformers import TrainerControl, TrainerState
+
+from toolkit.config import apply_overrides
+from toolkit.filtering.budget import STEP_SHARES, filter_work, plan_filter, rest_of_run_work
+from toolkit.filtering.trl_backend import TimeBox, _TimeUp
+from toolkit.packs import load_pack
+from toolkit.threads import apply_threads, usable_cores
+
+TRIAGE = load_pack("medical_triage").config
+
+
+def steps(plan) -> tuple[float, int, int, int]:
+    g, r = plan.spec.generator, plan.spec.reward
+    return g.sft_epochs, g.ppo_episodes, g.samples, r.agreement_pairs + r.generated_pairs
+
+
+def heavy_filter(share: float):
+    """A filter far larger than the rest of a small run, as on the real sets where it took most of the time."""
+    return apply_overrides(
+        TRIAGE,
+        {
+            "filter.budget_share": share,
+            "filter.generator.ppo_episodes": 4000,
+            "filter.generator.samples": 8000,
+            "recipe_search.enabled": False,
+        },
+    )
+
+
+def test_a_larger_budget_cut_gives_fewer_filter_steps() -> None:
+    plans = [plan_filter(heavy_filter(share), train_rows=1_000) for share in (0.5, 0.25, 0.1)]
+    scales = [p.scale for p in plans]
+    assert scales == sorted(scales, reverse=True) and scales[-1] < 1.0
+    for bigger, smaller in zip(plans, plans[1:], strict=False):
+        assert all(a >= b for a, b in zip(steps(bigger), steps(smaller), strict=True))
+        assert steps(bigger) != steps(smaller)
+    ppo = plans[-1].spec.generator
+    assert ppo.ppo_episodes % ppo.ppo_batch_size == 0 and ppo.ppo_episodes >= 2 * ppo.ppo_batch_size
+
+
+def test_the_cut_fits_the_share_and_vanishes_on_large_data() -> None:
+    config = heavy_filter(0.25)
+    small = plan_filter(config, train_rows=1_000)
+    kept = filter_work(small.spec, 1_000)
+    assert kept / (kept + rest_of_run_work(config, 1_000)) == pytest.approx(0.25, abs=0.05)
+    assert plan_filter(config, train_rows=200_000).scale == 1.0  # the rest of the run dwarfs the filter
+
+
+def test_no_budget_keeps_the_configured_steps() -> None:
+    config = heavy_filter(0.0)
+    plan = plan_filter(config, train_rows=1_000, teachers_seconds=60.0)
+    assert plan.scale == 1.0 and plan.spec == config.filter and plan.seconds is None
+
+
+def test_the_time_budget_follows_this_machines_speed() -> None:
+    config = heavy_filter(0.25)
+    slow, fast = plan_filter(config, 1_000, teachers_seconds=100.0), plan_filter(config, 1_000, teachers_seconds=10.0)
+    assert slow.seconds == pytest.approx(10 * fast.seconds, rel=0.01)
+    assert sum(slow.step_seconds(step) for step in STEP_SHARES) <= slow.seconds
+    no_transformer = apply_overrides(config, {"teachers": [{"name": "tfidf_lr", "kind": "sklearn"}]})
+    assert plan_filter(no_transformer, 1_000, teachers_seconds=5.0).seconds is None  # nothing to calibrate on
+
+
+def test_a_time_box_stops_training_at_a_step_boundary() -> None:
+    state, control = TrainerState(), TrainerControl()
+    box = TimeBox(seconds=0.05, min_steps=2)
+    state.global_step = 1
+    time.sleep(0.06)
+    assert not box.on_step_end(None, state, control).should_training_stop  # fewer than min_steps
+    state.global_step = 2
+    assert box.on_step_end(None, state, control).should_training_stop and box.stopped_at == 2
+    with pytest.raises(_TimeUp):  # PPO's loop never reads should_training_stop
+        TimeBox(seconds=0.0, hard=True).on_step_end(None, state, TrainerControl())
+
+
+def test_threads_are_applied_to_every_pool_once() -> None:
+    before = torch.get_num_threads()
+    try:
+        applied = apply_threads(1)
+        assert applied["threads"] == 1 and applied["source"] == "--threads" and torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+        assert apply_threads(1) == applied  # a second call with the same value changes nothing
+    finally:
+        apply_threads(before if before != usable_cores() else None)

@@ -1,0 +1,149 @@
+"""The filter stage's budget: its steps sized so that it takes about `filter.budget_share` of the run's time.
+
+The filter stage does a fixed amount of work (generator SFT, reward pairs, PPO episodes, generated candidates)
+whatever the data's size, while teachers and distillation grow with it. Left as configured, it dominated small runs
+(290 of 385 s on a 2,657-row set; over 6 minutes beside a 58 s run on a GPU, where token-by-token generation gains
+little). Two limits hold it:
+
+- counts: its work and the rest of the run's are estimated in one unit, a training pass of one row through a
+  student-sized model, and the filter's counts are cut by one factor until it fits its share;
+- time: the teachers stage, already run, gives this machine's seconds per unit, hence the rest of the run in seconds
+  and the filter's budget in seconds; SFT, reward model and PPO each stop at their slice of it (at a step boundary).
+
+On large data the rest of the run grows and the configured counts are kept. `budget_share: 0` runs the counts as
+configured, with no time box (the same steps on every machine).
+
+>>> plan = plan_filter(config, train_rows=1_000)  # doctest: +SKIP
+>>> plan.scale, plan.spec.generator.ppo_episodes  # doctest: +SKIP
+(0.31, 96)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from toolkit.config import FilterSpec, PackConfig
+
+# Cost of one unit of each kind of work, in row-passes of a student-sized model (forward + backward of one row).
+# Rough, from the step times of CPU and GPU runs (BENCHMARKS.md); bench/scaling.py reports the share they give.
+COSTS = {
+    "sft_row_epoch": 0.25,  # the small GPT-2 generator on one training text
+    "reward_pair_epoch": 2.0,  # chosen and rejected texts through the reward model (the student's encoder)
+    "ppo_episode": 6.0,  # one generated response (up to 96 tokens) with PPO's policy and value updates on it
+    "candidate": 1.5,  # generating one candidate, then its reward and the teachers' labels
+    "oof_row": 0.05,  # a cheap teacher refitted once per fold, per training row
+    "teacher_row_epoch": 1.0,  # a transformer teacher fine-tuned on one row
+    "label_row": 0.3,  # one row labelled by a transformer (forward only)
+    "student_row_epoch": 1.0,
+}
+MIN_PPO_BATCHES = 2
+MIN_PAIRS = 64
+MIN_SAMPLES = 64
+
+
+# The filter's time budget, shared among its trained steps (generation, selection and label issues are not boxed).
+STEP_SHARES = {"generator_sft": 0.15, "reward_model": 0.3, "ppo": 0.4}
+
+
+@dataclass(frozen=True)
+class FilterPlan:
+    spec: FilterSpec  # the filter config with its counts cut to the budget
+    scale: float  # the factor applied (1.0: the configured counts fit)
+    filter_work: float  # estimated, in row-passes, before the cut
+    rest_work: float  # the rest of the run, same unit
+    seconds: float | None = None  # the time budget; None: no time box (no transformer teacher to calibrate on)
+
+    def step_seconds(self, step: str) -> float | None:
+        """The time box of one trained step."""
+        return None if self.seconds is None else round(self.seconds * STEP_SHARES[step], 1)
+
+    def describe(self) -> str:
+        timed = f"; time budget {self.seconds:,.0f} s" if self.seconds is not None else ""
+        if self.scale >= 1.0:
+            return f"the configured filter steps fit its share of the run{timed}"
+        g, r = self.spec.generator, self.spec.reward
+        return (
+            f"filter steps cut to {self.scale:.0%} of the configured work to stay near its share of the run: "
+            f"{g.sft_epochs:g} SFT epochs, {r.agreement_pairs + r.generated_pairs} built reward pairs, "
+            f"{g.ppo_episodes} PPO episodes, {g.samples} generated candidates{timed}"
+        )
+
+
+def distill_work(config: PackConfig, train_rows: int) -> float:
+    """The student candidates' training, as recipe selection sizes it (at least `min_steps`, at most `max_epochs`)."""
+    search, distill = config.recipe_search, config.distill
+    epochs = sum(p.epochs for p in distill.phases) if distill.phases else distill.epochs
+    steps_rows = search.min_steps * distill.batch_size if search.enabled else 0
+    one = min(max(epochs * train_rows, steps_rows), search.max_epochs * train_rows)
+    candidates = 1 + (1 + min(len(search.variants), int(search.budget)) if search.enabled else 0)
+    return candidates * one * COSTS["student_row_epoch"]
+
+
+def _all_rows(config: PackConfig, train_rows: int) -> float:
+    return train_rows / max(1e-9, 1 - config.split.validation - config.split.test)
+
+
+def teachers_work(config: PackConfig, train_rows: int) -> float:
+    """The transformer teachers' fine-tuning and labelling (the scikit-learn ones cost next to nothing)."""
+    work = 0.0
+    for teacher in config.teachers:
+        if teacher.kind == "hf":
+            epochs = float(teacher.options.get("epochs", 3))
+            work += (
+                epochs * train_rows * COSTS["teacher_row_epoch"] + _all_rows(config, train_rows) * COSTS["label_row"]
+            )
+    return work
+
+
+def rest_of_run_work(config: PackConfig, train_rows: int) -> float:
+    """Teachers, distillation, evaluation and compression, in row-passes."""
+    labelling = 2 * _all_rows(config, train_rows) * COSTS["label_row"]
+    return teachers_work(config, train_rows) + distill_work(config, train_rows) + labelling
+
+
+def filter_work(spec: FilterSpec, train_rows: int, human_pairs: int = 0) -> float:
+    g, r = spec.generator, spec.reward
+    pairs = r.agreement_pairs + r.generated_pairs + human_pairs
+    return (
+        g.sft_epochs * train_rows * COSTS["sft_row_epoch"]
+        + r.epochs * pairs * COSTS["reward_pair_epoch"]
+        + g.ppo_episodes * COSTS["ppo_episode"]
+        + g.samples * COSTS["candidate"]
+        + (spec.label_issues.folds * train_rows * COSTS["oof_row"] if spec.label_issues.enabled else 0.0)
+    )
+
+
+def plan_filter(
+    config: PackConfig, train_rows: int, teachers_seconds: float | None = None, human_pairs: int = 0
+) -> FilterPlan:
+    """The filter config cut so that its estimated work is `budget_share` of the run's (0: the counts as given),
+    and, when `teachers_seconds` (the teachers stage's time) calibrates this machine, its time budget."""
+    spec, share = config.filter, config.filter.budget_share
+    work = filter_work(spec, train_rows, human_pairs)
+    rest = rest_of_run_work(config, train_rows)
+    if share <= 0 or work <= 0:
+        return FilterPlan(spec, 1.0, work, rest)
+    calibration = teachers_work(config, train_rows)
+    seconds = None
+    if teachers_seconds and calibration > 0:
+        seconds = round(share / (1 - share) * rest * teachers_seconds / calibration, 1)
+    scale = min(1.0, share / (1 - share) * rest / work)
+    if scale >= 1.0:
+        return FilterPlan(spec, 1.0, work, rest, seconds)
+    g, r = spec.generator, spec.reward
+    batch = g.ppo_batch_size
+    generator = g.model_copy(
+        update={
+            "sft_epochs": max(1.0, round(g.sft_epochs * scale, 1)),
+            "ppo_episodes": max(MIN_PPO_BATCHES * batch, round(g.ppo_episodes * scale / batch) * batch),
+            "samples": max(min(g.samples, MIN_SAMPLES), round(g.samples * scale)),
+        }
+    )
+    reward = r.model_copy(
+        update={
+            "agreement_pairs": max(min(r.agreement_pairs, MIN_PAIRS), round(r.agreement_pairs * scale)),
+            "generated_pairs": max(min(r.generated_pairs, MIN_PAIRS // 2), round(r.generated_pairs * scale)),
+        }
+    )
+    cut = spec.model_copy(update={"generator": generator, "reward": reward})
+    return FilterPlan(cut, round(scale, 3), work, rest, seconds)
