@@ -213,6 +213,8 @@ class DistillSpec(StrictModel):
     epochs: float = Field(default=6.0, gt=0.0)  # of the coarse phase when `phases` is not given
     learning_rate: float = Field(default=2e-3, gt=0.0, lt=1.0)
     batch_size: int = Field(default=16, ge=1)
+    # on a GPU: this batch, with the learning rate scaled by sqrt(gpu_batch_size / batch_size); None: batch_size
+    gpu_batch_size: int | None = Field(default=64, ge=1)
     weight_decay: float = Field(default=0.01, ge=0.0)
     phases: list[PhaseSpec] | None = None  # None: one coarse phase of `epochs`
     intermediate: IntermediateSpec | None = None

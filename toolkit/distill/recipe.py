@@ -7,6 +7,7 @@ fine     gold labels only, LoRA on the top layers of the (merged) student: a lig
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,6 +35,19 @@ class PhaseResult:
     validation_metric: str
     validation_value: float
     seconds: float
+
+
+def device_batch(batch_size: int, learning_rate: float, gpu_batch_size: int | None) -> tuple[int, float]:
+    """(batch, learning rate) for this device. A GPU is mostly idle at the CPU's batch of 16, so it takes
+    `gpu_batch_size` with the learning rate scaled by the square root of the ratio (the rule for Adam); the epochs,
+    hence the rows seen, stay the same.
+
+    >>> device_batch(16, 2e-3, 64)  # on a GPU  # doctest: +SKIP
+    (64, 0.004)
+    """
+    if not torch.cuda.is_available() or not gpu_batch_size or gpu_batch_size <= batch_size:
+        return batch_size, learning_rate
+    return gpu_batch_size, learning_rate * math.sqrt(gpu_batch_size / batch_size)
 
 
 def recipe_phases(config: PackConfig) -> list[PhaseSpec]:
@@ -74,11 +88,13 @@ def run_recipe(
     model = student
     for index, phase in enumerate(recipe_phases(config)):
         started = time.perf_counter()
-        learning_rate = phase.learning_rate or recipe.learning_rate
+        batch_size, learning_rate = device_batch(
+            recipe.batch_size, phase.learning_rate or recipe.learning_rate, recipe.gpu_batch_size
+        )
         common = dict(
             epochs=phase.epochs,
             learning_rate=learning_rate,
-            batch_size=recipe.batch_size,
+            batch_size=batch_size,
             max_length=config.student.max_length,
             seed=seed,
             weight_decay=recipe.weight_decay,
