@@ -52,6 +52,10 @@ def test_distilled_minilm_beats_the_majority_baseline(tmp_path: Path) -> None:
         "fast.max_train_rows": 240,
         "distill.epochs": 2,
         "student.max_length": 64,
+        # the student alone: the filter stage and recipe selection have their own tests
+        "filter.enabled": False,
+        "recipe_search.enabled": False,
+        "compress.enabled": False,
     }
     result = run(
         RunRequest(domain="medical_triage", out=tmp_path / "run", fast=True, overrides=overrides), log=lambda _: None
