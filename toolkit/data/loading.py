@@ -51,8 +51,7 @@ class TableFile:
     def chunks(self, rows: int) -> Iterator[Chunk]:
         """Records `rows` at a time. A row that cannot be read (a CSV line with the wrong number of fields, a JSONL
         line that is not an object) is None, with its message by position; blank lines are skipped."""
-        reader = _csv_chunks if self.kind == "CSV" else _jsonl_chunks
-        return reader(self, rows)
+        return _chunked((_csv_rows if self.kind == "CSV" else _jsonl_rows)(self), rows)
 
 
 def open_table(path: str | Path, allowed: dict[str, str] = FORMATS) -> TableFile:
@@ -137,56 +136,46 @@ def _csv_header(path: Path) -> tuple[str, list[str]]:
     return separator, columns
 
 
-def _csv_chunks(table: TableFile, rows: int) -> Iterator[Chunk]:
+def _csv_rows(table: TableFile) -> Iterator[dict | str]:
+    """Each data row's record, or the message saying why it cannot be read; blank lines are skipped."""
     width = len(table.columns)
     with table.path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, delimiter=table.separator)
         next(reader, None)
-        records: list[dict | None] = []
-        errors: dict[int, str] = {}
-        first = number = 1
-        for values in reader:
-            if not values:
-                continue
+        for number, values in enumerate((v for v in reader if v), start=1):
             if len(values) != width:
-                errors[len(records)] = (
-                    f"row {number} (line {reader.line_num}): {len(values)} fields, the header has {width}"
-                )
-                records.append(None)
+                yield f"row {number} (line {reader.line_num}): {len(values)} fields, the header has {width}"
             else:
-                records.append({k: (v if v != "" else None) for k, v in zip(table.columns, values, strict=True)})
-            number += 1
-            if len(records) == rows:
-                yield first, records, errors
-                first, records, errors = number, [], {}
-        if records:
-            yield first, records, errors
+                yield {k: (v if v != "" else None) for k, v in zip(table.columns, values, strict=True)}
 
 
-def _jsonl_chunks(table: TableFile, rows: int) -> Iterator[Chunk]:
+def _jsonl_rows(table: TableFile) -> Iterator[dict | str]:
     with table.path.open(encoding="utf-8-sig") as handle:
-        records: list[dict | None] = []
-        errors: dict[int, str] = {}
-        first = number = 1
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+        lines = ((n, line) for n, line in enumerate(handle, start=1) if line.strip())
+        for number, (line_number, line) in enumerate(lines, start=1):
             try:
                 record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError('a JSON object {"column": value, ...} expected')
-                records.append(record)
             except ValueError as error:
-                errors[len(records)] = (
-                    f"row {number} (line {line_number}): not a JSON object: {str(error).splitlines()[0]}"
-                )
-                records.append(None)
-            number += 1
-            if len(records) == rows:
-                yield first, records, errors
-                first, records, errors = number, [], {}
-        if records:
+                record = f"not a JSON object: {str(error).splitlines()[0]}"
+            if not isinstance(record, dict):
+                reason = record if isinstance(record, str) else 'not a JSON object {"column": value, ...}'
+                record = f"row {number} (line {line_number}): {reason}"
+            yield record
+
+
+def _chunked(rows: Iterator[dict | str], size: int) -> Iterator[Chunk]:
+    records: list[dict | None] = []
+    errors: dict[int, str] = {}
+    first = 1
+    for row in rows:
+        if isinstance(row, str):
+            errors[len(records)] = row
+        records.append(None if isinstance(row, str) else row)
+        if len(records) == size:
             yield first, records, errors
+            first, records, errors = first + size, [], {}
+    if records:
+        yield first, records, errors
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
