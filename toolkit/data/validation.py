@@ -251,62 +251,41 @@ def check_field(raw: pd.DataFrame, spec: FieldSpec, report: ValidationReport, ba
     if spec.name not in raw.columns:
         return pd.Series([None] * len(raw), dtype=object)
     values = raw[spec.name]
+
+    def refuse(i: int, message: str) -> None:
+        report.issues.append(Issue("error", message, row=i + 1, column=spec.name))
+        bad_rows.add(i)
+
     if spec.type == "category":
         for i, value in enumerate(values):
             if _is_missing(value):
                 if spec.required:
-                    report.issues.append(Issue("error", "missing value", row=i + 1, column=spec.name))
-                    bad_rows.add(i)
+                    refuse(i, "missing value")
             elif spec.allowed and str(value) not in spec.allowed:
-                report.issues.append(
-                    Issue(
-                        "error",
-                        f"value {str(value)!r} not allowed; allowed: {', '.join(spec.allowed)}"
-                        f"{_closest(str(value), spec.allowed)}",
-                        row=i + 1,
-                        column=spec.name,
-                    )
+                refuse(
+                    i,
+                    f"value {str(value)!r} not allowed; allowed: {', '.join(spec.allowed)}"
+                    f"{_closest(str(value), spec.allowed)}",
                 )
-                bad_rows.add(i)
         return values.astype("string")
     numbers = pd.to_numeric(values, errors="coerce")
     for i, (value, number) in enumerate(zip(values, numbers, strict=True)):
         if _is_missing(value):
             if spec.required:
-                report.issues.append(Issue("error", f"missing {spec.type} value", row=i + 1, column=spec.name))
-                bad_rows.add(i)
+                refuse(i, f"missing {spec.type} value")
         elif pd.isna(number):
-            report.issues.append(
-                Issue("error", f"{str(value)!r} is not a number ({spec.type} expected)", row=i + 1, column=spec.name)
-            )
-            bad_rows.add(i)
+            refuse(i, f"{str(value)!r} is not a number ({spec.type} expected)")
         elif not math.isfinite(number):
-            report.issues.append(
-                Issue(
-                    "error",
-                    f"{str(value)!r} is not a finite number ({spec.type} expected)",
-                    row=i + 1,
-                    column=spec.name,
-                )
-            )
-            bad_rows.add(i)
+            refuse(i, f"{str(value)!r} is not a finite number ({spec.type} expected)")
         elif spec.type == "int" and not float(number).is_integer():
-            report.issues.append(
-                Issue("error", f"{value!r} is not a whole number (int expected)", row=i + 1, column=spec.name)
-            )
-            bad_rows.add(i)
+            refuse(i, f"{value!r} is not a whole number (int expected)")
         elif (spec.min is not None and number < spec.min) or (spec.max is not None and number > spec.max):
             shown = str(value).strip() if isinstance(value, str) else f"{float(number):g}"
-            report.issues.append(
-                Issue(
-                    "error",
-                    f"{spec.name} {shown}{spec.unit} is outside the plausible range {plausible_range(spec)}{spec.unit} "
-                    f"(pack.yaml fields.{spec.name} min/max)",
-                    row=i + 1,
-                    column=spec.name,
-                )
+            refuse(
+                i,
+                f"{spec.name} {shown}{spec.unit} is outside the plausible range {plausible_range(spec)}{spec.unit} "
+                f"(pack.yaml fields.{spec.name} min/max)",
             )
-            bad_rows.add(i)
     return numbers.astype(float)
 
 
