@@ -67,6 +67,9 @@ def measure(name: str, request: RunRequest, rows: int | None) -> dict:
         "finetune_seconds": candidates.get("finetune", {}).get("seconds"),
         "tfidf_seconds": teachers.get("tfidf_lr"),
         "chosen": selection["chosen"],
+        "samples_per_second": {
+            c["name"]: c["details"].get("samples_per_second") for c in selection["candidates"] if c.get("details")
+        },
         "filter_budget": json.loads(filter_summary.read_text()).get("budget") if filter_summary.is_file() else None,
     }
 
@@ -108,7 +111,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sized = sorted((r for r in rows if "error" not in r and r["name"].startswith(("finance", "triage"))), key=_rows)
+    sized = sorted((r for r in rows if "error" not in r and r["name"].startswith(("risk", "triage"))), key=_rows)
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for stage in ["teachers", "filter", "distill", "evaluate", "compress"]:
         points = [(r["rows"], s["seconds"]) for r in sized for s in r["stages"] if s["stage"] == stage]

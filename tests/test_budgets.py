@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_info
 from transformers import TrainerControl, TrainerState
 
 from toolkit.config import apply_overrides
+from toolkit.distill.selection import scaled_epochs
 from toolkit.filtering.budget import STEP_SHARES, filter_work, plan_filter, rest_of_run_work
 from toolkit.filtering.trl_backend import TimeBox, _TimeUp
 from toolkit.packs import load_pack
@@ -68,6 +69,25 @@ def test_the_time_budget_follows_this_machines_speed() -> None:
     assert sum(slow.step_seconds(step) for step in STEP_SHARES) <= slow.seconds
     no_transformer = apply_overrides(config, {"teachers": [{"name": "tfidf_lr", "kind": "sklearn"}]})
     assert plan_filter(no_transformer, 1_000, teachers_seconds=5.0).seconds is None  # nothing to calibrate on
+
+
+def test_ppo_gets_what_the_steps_before_it_left() -> None:
+    plan = plan_filter(heavy_filter(0.25), 1_000, teachers_seconds=100.0)
+    on_time = plan.ppo_seconds(spent=plan.step_seconds("generator_sft") + plan.step_seconds("reward_model"))
+    assert on_time == pytest.approx(plan.step_seconds("ppo"), abs=0.2)
+    late = plan.ppo_seconds(spent=plan.seconds * 0.6)  # the reward model's scoring overran its box
+    assert 0 <= late < on_time
+    assert plan.ppo_seconds(spent=plan.seconds * 2) == 0.0  # spent already: one PPO step, then stop
+
+
+def test_large_data_trains_fewer_epochs_and_costs_grow_linearly() -> None:
+    epochs = {rows: scaled_epochs(TRIAGE, rows, fast=False).distill.epochs for rows in (200, 2_000, 20_000, 200_000)}
+    assert epochs[200] > epochs[2_000] >= epochs[20_000] > epochs[200_000] == 1.0
+    rows_seen = {rows: rows * e for rows, e in epochs.items()}
+    assert rows_seen[20_000] <= TRIAGE.recipe_search.max_samples < rows_seen[200_000]
+    uncapped = apply_overrides(TRIAGE, {"recipe_search.max_samples": None})
+    assert scaled_epochs(uncapped, 20_000, fast=False).distill.epochs == TRIAGE.distill.epochs
+    assert rest_of_run_work(TRIAGE, 200_000) / rest_of_run_work(TRIAGE, 20_000) <= 10.5  # linear beyond the cap
 
 
 def test_a_time_box_stops_training_at_a_step_boundary() -> None:

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from toolkit.errors import ConfigError
 
+# On large data, a transformer (student candidate or teacher) trains on at most this many rows x epochs by default.
+MAX_TRAINING_SAMPLES = 40_000
+
 
 class StrictModel(BaseModel):
     """Base for every config object: unknown keys are errors, not silently ignored."""
@@ -222,9 +225,9 @@ class DistillSpec(StrictModel):
     focal_gamma: float = Field(default=0.0, ge=0.0, le=5.0)  # > 0: focal loss instead of CE on gold labels
     early_stopping_patience: int | None = Field(default=3, ge=1)  # epochs without a better validation metric
     primary_metric: Literal["macro_f1", "critical_recall", "accuracy"] = "macro_f1"
-    # batches of similar length (less padding): faster on large sets and GPUs; on a few hundred rows it fixes
-    # which rows share a batch, so it is off by default
-    length_bucketing: bool = False
+    # batches of similar length (less padding). None: on a GPU, where padding is most of the cost; off on a CPU,
+    # where on a few hundred rows it would fix which rows share a batch
+    length_bucketing: bool | None = None
 
 
 class RecipeVariant(StrictModel):
@@ -265,6 +268,8 @@ class RecipeSearchSpec(StrictModel):
     budget: float = Field(default=4.0, ge=0.0)  # the candidates after the first two: at most this x the recipe's time
     min_steps: int = Field(default=600, ge=0)  # epochs raised so that a candidate may take this many steps ...
     max_epochs: float = Field(default=30.0, gt=0.0)  # ... up to this many; early stopping ends it sooner
+    # on large data, epochs cut so that a candidate sees at most this many rows (at least one epoch); None: no cap
+    max_samples: int | None = Field(default=MAX_TRAINING_SAMPLES, ge=1)
     finetune_learning_rate: float = Field(default=5e-5, gt=0.0, lt=1.0)  # the plain fine-tune baseline's
     teachers: bool = True  # the TF-IDF / tabular teachers compete too, and are shipped as they are if they win
 

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
+
+_ENCODINGS: OrderedDict[tuple, dict] = OrderedDict()  # the last few tokenizations of this process
+_KEPT_ENCODINGS = 8
+
+
+def encode_once(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> dict:
+    """The tokenizer's ids for `texts`, computed once per process: every candidate of recipe selection and every
+    phase trains and validates on the same splits.
+
+    >>> encode_once(tokenizer, ["chest pain"], 128) is encode_once(tokenizer, ["chest pain"], 128)  # doctest: +SKIP
+    True
+    """
+    digest = hashlib.sha256("\x1f".join(texts).encode("utf-8")).hexdigest()
+    key = (tokenizer.name_or_path, len(tokenizer), tokenizer.padding_side, max_length, len(texts), digest)
+    if key not in _ENCODINGS:
+        _ENCODINGS[key] = dict(tokenizer(list(texts), truncation=True, max_length=max_length))
+        while len(_ENCODINGS) > _KEPT_ENCODINGS:
+            _ENCODINGS.popitem(last=False)
+    _ENCODINGS.move_to_end(key)
+    return _ENCODINGS[key]
 
 
 class EncodedExamples(torch.utils.data.Dataset):
@@ -22,7 +44,7 @@ class EncodedExamples(torch.utils.data.Dataset):
     ) -> None:
         if teacher_probs is not None and len(teacher_probs) != len(texts):
             raise ValueError(f"teacher_probs has {len(teacher_probs)} rows for {len(texts)} texts")
-        self.encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+        self.encoded = encode_once(tokenizer, texts, max_length)
         self.labels = [int(x) for x in labels]
         self.teacher_probs = None if teacher_probs is None else np.asarray(teacher_probs, dtype=np.float32)
 

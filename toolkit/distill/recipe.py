@@ -7,7 +7,6 @@ fine     gold labels only, LoRA on the top layers of the (merged) student: a lig
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,7 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score, recall_score
 from transformers import PreTrainedTokenizerBase
 
 from toolkit.config import LoraSpec, PackConfig, PhaseSpec
-from toolkit.distill.fit import FitSettings, Split, fit_classifier
+from toolkit.distill.fit import FitSettings, Split, device_batch, fit_classifier
 from toolkit.distill.student import add_lora
 from toolkit.distill.trainer import IntermediateTransfer
 from toolkit.errors import ConfigError
@@ -35,19 +34,6 @@ class PhaseResult:
     validation_metric: str
     validation_value: float
     seconds: float
-
-
-def device_batch(batch_size: int, learning_rate: float, gpu_batch_size: int | None) -> tuple[int, float]:
-    """(batch, learning rate) for this device. A GPU is mostly idle at the CPU's batch of 16, so it takes
-    `gpu_batch_size` with the learning rate scaled by the square root of the ratio (the rule for Adam); the epochs,
-    hence the rows seen, stay the same.
-
-    >>> device_batch(16, 2e-3, 64)  # on a GPU  # doctest: +SKIP
-    (64, 0.004)
-    """
-    if not torch.cuda.is_available() or not gpu_batch_size or gpu_batch_size <= batch_size:
-        return batch_size, learning_rate
-    return gpu_batch_size, learning_rate * math.sqrt(gpu_batch_size / batch_size)
 
 
 def recipe_phases(config: PackConfig) -> list[PhaseSpec]:

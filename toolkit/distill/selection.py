@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config import PackConfig, apply_overrides
+from toolkit.distill.fit import capped_epochs
 
 SAMPLE_SOURCES = ("unlabeled pool", "generated")  # the `source` values of filter/kept.parquet
 SELECTION_FILE = "selection.json"  # in student/
@@ -61,13 +62,15 @@ def shipped_teacher(run_dir: Path) -> str | None:
 
 
 def scaled_epochs(config: PackConfig, train_rows: int, fast: bool) -> PackConfig:
-    """Small sets get more epochs (at least `recipe_search.min_steps` optimizer steps, at most `max_epochs`);
-    early stopping on validation ends training when it stops helping. Explicit phases and `--fast` are kept."""
+    """Small sets get more epochs (at least `recipe_search.min_steps` optimizer steps, at most `max_epochs`), large
+    ones fewer (at most `max_samples` rows seen); early stopping on validation ends training when it stops helping.
+    Explicit phases and `--fast` are kept."""
     spec, distill = config.recipe_search, config.distill
-    if fast or distill.phases or spec.min_steps == 0:
+    if fast or distill.phases:
         return config
     steps_per_epoch = max(1, math.ceil(train_rows / distill.batch_size))
     epochs = min(spec.max_epochs, max(distill.epochs, math.ceil(spec.min_steps / steps_per_epoch)))
+    epochs = capped_epochs(epochs, train_rows, spec.max_samples)
     return config.model_copy(update={"distill": distill.model_copy(update={"epochs": float(epochs)})})
 
 

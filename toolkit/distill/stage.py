@@ -195,6 +195,8 @@ def train_candidate(
             "trainable_parameters": trainable,
             "total_parameters": total,
             "phases": phases_record(phases),
+            # the HF Trainer's own throughput figure (rows x epochs over its train time, evaluation included)
+            "samples_per_second": [h["train_samples_per_second"] for h in history if "train_samples_per_second" in h],
         },
     )
     if is_main_process():

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from toolkit.config import FilterSpec, PackConfig
+from toolkit.config import MAX_TRAINING_SAMPLES, FilterSpec, PackConfig
+from toolkit.distill.fit import capped_epochs
 
 # Cost of one unit of each kind of work, in row-passes of a student-sized model (forward + backward of one row).
 # Rough, from the step times of CPU and GPU runs (BENCHMARKS.md); bench/scaling.py reports the share they give.
@@ -47,6 +48,7 @@ MIN_SAMPLES = 64
 # The filter's time budget, shared among its trained steps (generation, selection and label issues are not boxed).
 # The rest (generation, selection, label issues, loading models) took about a third of the stage on the H200.
 STEP_SHARES = {"generator_sft": 0.12, "reward_model": 0.25, "ppo": 0.3}
+UNBOXED_SHARE = 1 - sum(STEP_SHARES.values())
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,17 @@ class FilterPlan:
     def step_seconds(self, step: str) -> float | None:
         """The time box of one trained step."""
         return None if self.seconds is None else round(self.seconds * STEP_SHARES[step], 1)
+
+    def ppo_seconds(self, spent: float) -> float | None:
+        """PPO's time box, the last trained step: what the budget leaves after the `spent` seconds of the steps
+        before it (the reward model's pair building and scoring run outside its box) and the unboxed steps after.
+
+        >>> FilterPlan(None, 1.0, 0.0, 0.0, seconds=100.0).ppo_seconds(spent=45.0)
+        22.0
+        """
+        if self.seconds is None:
+            return None
+        return round(max(0.0, self.seconds * (1 - UNBOXED_SHARE) - spent), 1)
 
     def describe(self) -> str:
         timed = f"; time budget {self.seconds:,.0f} s" if self.seconds is not None else ""
@@ -79,13 +92,17 @@ def distill_work(config: PackConfig, train_rows: int) -> float:
     epochs = sum(p.epochs for p in distill.phases) if distill.phases else distill.epochs
     steps_rows = search.min_steps * distill.batch_size if search.enabled else 0
     one = min(max(epochs * train_rows, steps_rows), search.max_epochs * train_rows)
+    if search.max_samples:
+        one = min(one, max(train_rows, search.max_samples))
     candidates = 1 + (1 + min(len(search.variants), int(search.budget)) if search.enabled else 0)
-    # a GPU trains the student at `gpu_batch_size`: measured on the H200, a row-pass costs about sqrt(16/64) of one
-    # at the teachers' batch of 16, which calibrates the time budget
-    speedup = 1.0
-    if distill.gpu_batch_size and distill.gpu_batch_size > distill.batch_size and torch.cuda.is_available():
-        speedup = math.sqrt(distill.gpu_batch_size / distill.batch_size)
-    return candidates * one * COSTS["student_row_epoch"] / speedup
+    return candidates * one * COSTS["student_row_epoch"] / gpu_speedup(distill.batch_size, distill.gpu_batch_size)
+
+
+def gpu_speedup(batch_size: int, gpu_batch_size: int | None) -> float:
+    """How much cheaper a training row-pass is at the GPU batch: measured on the H200, about sqrt(64/16)."""
+    if gpu_batch_size and gpu_batch_size > batch_size and torch.cuda.is_available():
+        return math.sqrt(gpu_batch_size / batch_size)
+    return 1.0
 
 
 def _all_rows(config: PackConfig, train_rows: int) -> float:
@@ -97,9 +114,14 @@ def teachers_work(config: PackConfig, train_rows: int) -> float:
     work = 0.0
     for teacher in config.teachers:
         if teacher.kind == "hf":
-            epochs = float(teacher.options.get("epochs", 3))
+            options = teacher.options
+            epochs = capped_epochs(
+                float(options.get("epochs", 4)), train_rows, options.get("max_samples", MAX_TRAINING_SAMPLES)
+            )
+            speedup = gpu_speedup(options.get("batch_size", 16), options.get("gpu_batch_size", 64))
             work += (
-                epochs * train_rows * COSTS["teacher_row_epoch"] + _all_rows(config, train_rows) * COSTS["label_row"]
+                epochs * train_rows * COSTS["teacher_row_epoch"] / speedup
+                + _all_rows(config, train_rows) * COSTS["label_row"]
             )
     return work
 
@@ -114,7 +136,7 @@ def filter_work(spec: FilterSpec, train_rows: int, human_pairs: int = 0) -> floa
     g, r = spec.generator, spec.reward
     pairs = r.agreement_pairs + r.generated_pairs + human_pairs
     return (
-        g.sft_epochs * train_rows * COSTS["sft_row_epoch"]
+        capped_epochs(g.sft_epochs, train_rows, MAX_TRAINING_SAMPLES) * train_rows * COSTS["sft_row_epoch"]
         + r.epochs * pairs * COSTS["reward_pair_epoch"]
         + g.ppo_episodes * COSTS["ppo_episode"]
         + g.samples * COSTS["candidate"]

@@ -23,12 +23,12 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 
-from toolkit.config import CHEAP_TEACHER_KINDS
+from toolkit.config import CHEAP_TEACHER_KINDS, MAX_TRAINING_SAMPLES
 from toolkit.data.loading import read_table
 from toolkit.data.rendering import parse_fields
 from toolkit.data.splits import SPLITS
 from toolkit.data.validation import validate_frame
-from toolkit.distill.fit import Split
+from toolkit.distill.fit import Split, capped_epochs
 from toolkit.errors import DataError
 from toolkit.filtering.budget import STEP_SHARES, plan_filter
 from toolkit.filtering.generator import PPOReward, build_generator, generate, query_ids, sft_rows
@@ -84,7 +84,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     cache = TeacherCache(ctx.path("teachers", "cache.sqlite"))
     committee = Committee(restore_teachers(ctx), ensemble_rule(ctx), cache)
     seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+    clock = started = time.perf_counter()
 
     def lap(name: str) -> None:
         nonlocal clock
@@ -117,7 +117,11 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             generator, tokenizer = _restore_generator(ctx, "generator")
             ppo_summary = progress.info("ppo")
         else:
-            ppo_summary = _ppo(ctx, generator, tokenizer, prompts, reward_model, committee, plan.step_seconds("ppo"))
+            box = plan.ppo_seconds(spent=time.perf_counter() - started)
+            ppo_summary = {
+                **_ppo(ctx, generator, tokenizer, prompts, reward_model, committee, box),
+                "time_box_seconds": box,
+            }
             progress.record("ppo", ppo_summary)
         lap("ppo")
         if progress.done("candidates"):
@@ -162,7 +166,8 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             "share": ctx.config.filter.budget_share,
             "scale": plan.scale,
             "seconds": plan.seconds,
-            "step_seconds": {step: plan.step_seconds(step) for step in STEP_SHARES},
+            "step_seconds": {step: plan.step_seconds(step) for step in STEP_SHARES if step != "ppo"},
+            "ppo_seconds": ppo_summary.get("time_box_seconds"),
             "estimated_filter_work": round(plan.filter_work),
             "estimated_rest_of_run_work": round(plan.rest_work),
         },
@@ -256,9 +261,10 @@ def _sft_generator(ctx: RunContext, train: Split, prompts: dict, seconds: float 
     model, tokenizer = build_generator(spec, ctx.config.student.model)
     train_prompts = [prompts[ctx.labels[k]] for k in train.labels]
     ids, masks = sft_rows(tokenizer, train_prompts, list(train.texts), spec.max_length)
-    ctx.log(f"generator: SFT on {len(ids)} training texts conditioned on their label ({spec.sft_epochs:g} epochs)")
+    epochs = capped_epochs(spec.sft_epochs, len(ids), MAX_TRAINING_SAMPLES)
+    ctx.log(f"generator: SFT on {len(ids)} training texts conditioned on their label ({epochs:g} epochs)")
     batch = min(16, len(ids))
-    settings = TrainingSettings(spec.sft_epochs, spec.sft_learning_rate, batch, spec.max_length, ctx.seed, seconds)
+    settings = TrainingSettings(epochs, spec.sft_learning_rate, batch, spec.max_length, ctx.seed, seconds)
     sft_train(model, tokenizer, ids, masks, settings, ctx.path("filter", "generator_training"))
     shutil.rmtree(ctx.path("filter", "generator_training"), ignore_errors=True)
     model.save_pretrained(ctx.path("filter", "generator_sft"))

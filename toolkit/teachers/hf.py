@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from toolkit.distill.fit import FitSettings, Split, fit_classifier, remove_checkpoints
+from toolkit.config import MAX_TRAINING_SAMPLES
+from toolkit.distill.fit import FitSettings, Split, capped_epochs, device_batch, fit_classifier, remove_checkpoints
 from toolkit.safe_io import atomic_folder, atomic_write_text
 from toolkit.teachers.base import data_hash, stable_hash
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba, resolve_model
@@ -36,6 +37,8 @@ class HFTeacher:
         learning_rate: float = 5e-5,
         batch_size: int = 16,
         fine_tune: Literal["auto", "always", "never"] = "auto",
+        gpu_batch_size: int | None = 64,
+        max_samples: int | None = MAX_TRAINING_SAMPLES,
     ) -> None:
         self.name = name
         self.label_names = label_names
@@ -47,6 +50,8 @@ class HFTeacher:
             "max_length": max_length,
             "seed": seed,
             "fine_tune": fine_tune,
+            "gpu_batch_size": gpu_batch_size,  # on a GPU, with the learning rate scaled (as the student's)
+            "max_samples": max_samples,  # epochs cut on large data (as the student's)
         }
         self.tokenizer = load_tokenizer(model)
         self.model = load_classifier(model, label_names)
@@ -66,10 +71,11 @@ class HFTeacher:
         if mode == "never" or (mode == "auto" and self.already_trained()):
             return
         o = self.options
+        batch_size, learning_rate = device_batch(o["batch_size"], o["learning_rate"], o["gpu_batch_size"])
         settings = FitSettings(
-            epochs=o["epochs"],
-            learning_rate=o["learning_rate"],
-            batch_size=o["batch_size"],
+            epochs=capped_epochs(o["epochs"], len(train.texts), o["max_samples"]),
+            learning_rate=learning_rate,
+            batch_size=batch_size,
             max_length=o["max_length"],
             seed=o["seed"],
         )
