@@ -93,9 +93,10 @@ def head_importance(
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)  # only the gates need gradients
-    gates = [torch.ones(a.heads, requires_grad=True) for a in attention_layers(model)]
-    totals = [torch.zeros(a.heads) for a in attention_layers(model)]
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    device = next(model.parameters()).device
+    gates = [torch.ones(a.heads, requires_grad=True, device=device) for a in attention_layers(model)]
+    totals = [torch.zeros(a.heads, device=device) for a in attention_layers(model)]
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device)
     try:
         with head_gates(model, gates):
             for start in range(0, len(texts), batch_size):
@@ -105,7 +106,7 @@ def head_importance(
                     max_length=max_length,
                     padding=True,
                     return_tensors="pt",
-                )
+                ).to(device)
                 loss = torch.nn.functional.cross_entropy(model(**batch).logits, y[start : start + batch_size])
                 grads = torch.autograd.grad(loss, gates)
                 for total, grad in zip(totals, grads, strict=True):
@@ -113,7 +114,7 @@ def head_importance(
     finally:
         for p in frozen:
             p.requires_grad_(True)
-    return [(t / t.norm().clamp_min(1e-12)).numpy() for t in totals]
+    return [(t / t.norm().clamp_min(1e-12)).cpu().numpy() for t in totals]
 
 
 @dataclass(frozen=True)

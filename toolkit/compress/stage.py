@@ -98,8 +98,11 @@ def merge_student(ctx: RunContext, tokenizer, texts: list[str]) -> tuple[torch.n
 def prune_student(
     ctx: RunContext, model: torch.nn.Module, tokenizer, splits: dict[str, Split]
 ) -> tuple[torch.nn.Module, dict]:
-    """Gradient head importance on training rows, loss-aware choice on validation, then the heads cut out."""
+    """Gradient head importance on training rows, loss-aware choice on validation, then the heads cut out (on a GPU
+    when there is one; the model comes back on the CPU, where it is deployed)."""
     spec, config = ctx.config.compress.prune, ctx.config
+    if torch.cuda.is_available():
+        model.to("cuda")
     train, validation = splits["train"], splits["validation"]
     rows = np.random.default_rng(ctx.seed).permutation(len(train.texts))[: spec.importance_rows]
     max_length = config.student.max_length
@@ -129,7 +132,7 @@ def prune_student(
             f"compress: after {spec.recovery_epochs:g} epoch(s) of recovery, validation {metric} {recovered:.3f}"
             + ("" if kept else "; lower than without it, so the weights from before the recovery are kept")
         )
-    return model, {
+    return model.to("cpu"), {
         "recovered": recovered,
         "recovery_kept": kept,
         "removed": choice.removed,

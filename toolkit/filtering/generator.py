@@ -103,10 +103,12 @@ def generate(
     prompts: Sequence[str],
     max_new_tokens: int,
     temperature: float,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> list[str]:
-    """One sampled text per prompt (prompts of a batch share a length bucket, padded on the left)."""
+    """One sampled text per prompt (prompts of a batch share a length bucket, padded on the left). Token-by-token
+    decoding costs about the same per step for 32 or 256 prompts on a GPU, so the default batch is 256 there."""
+    batch_size = batch_size or (256 if model.device.type == "cuda" else 32)
     model.eval()
     texts: list[str] = [""] * len(prompts)
     queries = [query_ids(tokenizer, p) for p in prompts]

@@ -104,7 +104,7 @@ def _fit(
             ),
             train_dataset=datasets.Dataset.from_dict(columns),
             processing_class=tokenizer,
-            callbacks=[TimeBox(settings.seconds)] if settings.seconds else None,
+            callbacks=[TimeBox(settings.seconds)] if settings.seconds is not None else None,
         )
         trainer.train()
     return trainer.state.log_history
@@ -207,7 +207,7 @@ def ppo_tune(
             train_dataset=queries_data,
             eval_dataset=queries_data.select(range(min(len(queries), settings.batch_size))),
             callbacks=[_StepLog(on_step)]
-            + ([TimeBox(settings.seconds, MIN_PPO_UPDATES, hard=True)] if settings.seconds else []),
+            + ([TimeBox(settings.seconds, MIN_PPO_UPDATES, hard=True)] if settings.seconds is not None else []),
         )
         with suppress(_TimeUp):  # the policy keeps the updates made so far
             trainer.train()
