@@ -104,6 +104,11 @@ def predict_logits(
     return restored
 
 
+def on_best_device(model: torch.nn.Module) -> torch.nn.Module:
+    """The model on the GPU when there is one (for scoring and labelling inside a run; deployment stays on CPU)."""
+    return model.to("cuda") if torch.cuda.is_available() else model
+
+
 def predict_proba(
     model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
 ) -> np.ndarray:

@@ -69,7 +69,7 @@ def head_gates(model: torch.nn.Module, gates: Sequence[torch.Tensor]) -> Iterato
 
         def scale(_module, inputs, gate=gate, size=attention.head_size):
             hidden = inputs[0]
-            shaped = hidden.view(*hidden.shape[:-1], -1, size) * gate.to(hidden.dtype)[:, None]
+            shaped = hidden.view(*hidden.shape[:-1], -1, size) * gate.to(hidden.device, hidden.dtype)[:, None]
             return (shaped.view(hidden.shape), *inputs[1:])
 
         handles.append(attention.output.dense.register_forward_pre_hook(scale))

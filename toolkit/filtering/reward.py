@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from toolkit.filtering.pairs import PreferencePair, reward_input
 from toolkit.filtering.trl_backend import TrainingSettings, train_reward_model
-from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits
+from toolkit.transformer_models import load_classifier, load_tokenizer, on_best_device, predict_logits
 
 
 class RewardModel:
@@ -34,7 +34,7 @@ class RewardModel:
         tokenizer = load_tokenizer(reference)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model = load_classifier(reference, ["reward"])
+        model = on_best_device(load_classifier(reference, ["reward"]))
         model.config.pad_token_id = tokenizer.pad_token_id
         return cls(model, tokenizer, max_length)
 
@@ -82,5 +82,5 @@ class RewardModel:
     def load(cls, folder: Path) -> RewardModel:
         stats = json.loads((folder / "standardisation.json").read_text())
         tokenizer = load_tokenizer(str(folder))
-        model = load_classifier(str(folder), ["reward"])
+        model = on_best_device(load_classifier(str(folder), ["reward"]))
         return cls(model, tokenizer, stats["max_length"], stats["centre"], stats["scale"])
