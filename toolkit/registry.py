@@ -14,7 +14,8 @@ True
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from toolkit.errors import ConfigError
@@ -77,6 +78,19 @@ class Registry(Generic[T]):
         if name not in self._entries:
             raise ConfigError(f"{self.key}: {name!r} is not a {self.what}; allowed: {allowed_list(self.names())}")
         return self._entries[name]
+
+    @contextmanager
+    def scope(self) -> Iterator[Registry[T]]:
+        """Entries registered inside the `with` block are forgotten after it (a test's or a notebook's trials).
+
+        >>> with TEACHER_KINDS.scope():  # doctest: +SKIP
+        ...     register_teacher("keywords")(KeywordTeacher)
+        """
+        saved = dict(self._entries)
+        try:
+            yield self
+        finally:
+            self._entries = saved
 
     def load_all(self) -> dict[str, T]:
         """Every entry by name, in `names()` order (built-in modules imported)."""
