@@ -17,8 +17,9 @@ from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
 from toolkit.packs import load_pack
 from toolkit.pipeline import RunRequest, run
-from toolkit.registry import TEACHER_KINDS, Registry
+from toolkit.registry import ENSEMBLE_METHODS, TEACHER_KINDS, Registry
 from toolkit.teachers.base import BaseTeacher, build_teacher, register_teacher
+from toolkit.teachers.ensemble import EnsembleInputs, EnsembleRule, fit_ensemble_rules, register_ensemble
 
 from .conftest import REPO_ROOT, tiny_overrides
 
@@ -61,6 +62,24 @@ class KeywordVoteTeacher(BaseTeacher):
 def keyword_votes() -> Iterator[type[KeywordVoteTeacher]]:
     with TEACHER_KINDS.scope():
         yield register_teacher("keyword_votes")(KeywordVoteTeacher)
+
+
+class MostSureRule(EnsembleRule):
+    """A new ensemble method, defined here only: per sample, the answer of the most confident teacher."""
+
+    @classmethod
+    def fit(cls, inputs: EnsembleInputs) -> MostSureRule:
+        return cls()
+
+    def combine(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        stacked = np.stack(probabilities)  # (T, n, C)
+        return stacked[stacked.max(axis=2).argmax(axis=0), np.arange(stacked.shape[1])]
+
+
+@pytest.fixture()
+def most_sure() -> Iterator[type[MostSureRule]]:
+    with ENSEMBLE_METHODS.scope():
+        yield register_ensemble("most_sure", role="the most confident teacher")(MostSureRule)
 
 
 KEYWORDS = {"high": ["reporting threshold", "sanctions", "safe account"], "low": ["salary", "standing order"]}
@@ -116,6 +135,21 @@ def test_only_teacher_classes_are_registered() -> None:
         register_teacher("plain")(dict)
 
 
+def test_a_registered_ensemble_method_is_fitted_with_the_built_in_ones(most_sure) -> None:
+    sure, unsure = np.array([[0.9, 0.1], [0.5, 0.5]]), np.array([[0.4, 0.6], [0.2, 0.8]])
+    rules = fit_ensemble_rules([sure, unsure], [0, 1], cheap=[0], sharpness=2.0)
+    assert list(rules) == ["mean", "weighted", "confidence", "routing", "most_sure"]
+    np.testing.assert_allclose(rules["most_sure"].combine([sure, unsure]), [[0.9, 0.1], [0.2, 0.8]])
+
+
+def test_unknown_ensemble_method_lists_the_allowed_ones() -> None:
+    data = finance_dict()
+    data["ensemble"] = {"method": "median"}
+    allowed = "'mean', 'weighted', 'confidence' or 'routing'"
+    with pytest.raises(ConfigError, match=rf"key `ensemble.method`: Input should be {allowed} \(got 'median'\)"):
+        validate_pack_config(data, "pack.yaml")
+
+
 def test_a_registry_names_its_key_for_an_unknown_entry() -> None:
     registry: Registry[type] = Registry("widget", "widgets.kind")
     registry.register("round")(int)
@@ -123,14 +157,15 @@ def test_a_registry_names_its_key_for_an_unknown_entry() -> None:
         registry.get("square")
 
 
-def test_a_run_fits_and_labels_with_a_registered_kind(
-    keyword_votes, tmp_path: Path, tiny_model_dir: Path, finance_sample: Path
+def test_a_run_fits_and_learns_from_a_registered_kind_and_ensemble_method(
+    keyword_votes, most_sure, tmp_path: Path, tiny_model_dir: Path, finance_sample: Path
 ) -> None:
     overrides = tiny_overrides(tiny_model_dir)
     overrides["teachers"] = [
         {"name": "tfidf_lr", "kind": "sklearn"},
         {"name": "votes", "kind": "keyword_votes", "options": {"keywords": KEYWORDS}},
     ]
+    overrides["ensemble.method"] = "most_sure"
     result = run(
         RunRequest(domain="finance_risk", data=finance_sample, out=tmp_path / "run", fast=True, overrides=overrides),
         log=lambda _: None,
@@ -139,4 +174,5 @@ def test_a_run_fits_and_labels_with_a_registered_kind(
     assert summary["votes"]["kind"] == "keyword_votes"
     assert json.loads((tmp_path / "run" / "teachers" / "votes" / "teacher.json").read_text()) == KEYWORDS
     assert set(summary["ensemble_weighted"]["weights"]) == {"tfidf_lr", "votes"}
-    assert "votes" in result.metrics["models"]
+    assert summary["student_learns_from"] == "ensemble_most_sure"
+    assert {"votes", "ensemble_most_sure"} <= set(result.metrics["models"])
