@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from toolkit.config import TeacherSpec, validate_pack_config
+from toolkit.compress.variants import COMPRESSION_VARIANTS, VariantJob, register_variant, variant_plan
+from toolkit.config import TeacherSpec, apply_overrides, validate_pack_config
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
 from toolkit.packs import load_pack
@@ -148,6 +149,46 @@ def test_unknown_ensemble_method_lists_the_allowed_ones() -> None:
     allowed = "'mean', 'weighted', 'confidence' or 'routing'"
     with pytest.raises(ConfigError, match=rf"key `ensemble.method`: Input should be {allowed} \(got 'median'\)"):
         validate_pack_config(data, "pack.yaml")
+
+
+BUILT_IN_PLAN = ["student_fp32", "pruned_fp32", "torch_int8", "onnx_fp32", "onnx_int8", "onnx_int4"]
+
+
+def test_the_built_in_variant_plan_follows_the_compress_section() -> None:
+    config = load_pack("finance_risk").config
+    assert [(name, source) for name, _, source in variant_plan(config)] == [
+        ("student_fp32", "student"),
+        ("pruned_fp32", "student_fp32"),
+        ("torch_int8", "pruned_fp32"),
+        ("onnx_fp32", "pruned_fp32"),
+        ("onnx_int8", "onnx_fp32"),
+        ("onnx_int4", "onnx_fp32"),
+    ]
+    unpruned = apply_overrides(config, {"compress.prune.enabled": False})
+    assert [(name, source) for name, _, source in variant_plan(unpruned)][:3] == [
+        ("student_fp32", "student"),
+        ("torch_int8", "student_fp32"),
+        ("onnx_fp32", "student_fp32"),
+    ]
+    assert variant_plan(config, teacher="tfidf_lr")[0][::2] == ("tfidf_lr", "teacher")
+
+
+def copy_source(job: VariantJob) -> dict:
+    """A new variant, defined here only: its source's files, as they are."""
+    return {"copied_from": job.source}
+
+
+def test_a_registered_variant_is_planned_after_its_source_when_enabled() -> None:
+    config = load_pack("finance_risk").config
+    with COMPRESSION_VARIANTS.scope():
+        register_variant("onnx_copy", "a copy of the ONNX export", source="onnx_fp32")(copy_source)
+        register_variant("never", "never built", source="student", enabled=lambda c: False)(copy_source)
+        plan = variant_plan(config)
+        assert [name for name, _, _ in plan] == [*BUILT_IN_PLAN, "onnx_copy"]
+        assert plan[-1] == ("onnx_copy", "a copy of the ONNX export", "onnx_fp32")
+        no_onnx = apply_overrides(config, {"compress.onnx": False})
+        assert "onnx_copy" not in [name for name, _, _ in variant_plan(no_onnx)]  # its source is not built
+    assert [name for name, _, _ in variant_plan(config)] == BUILT_IN_PLAN
 
 
 def test_a_registry_names_its_key_for_an_unknown_entry() -> None:

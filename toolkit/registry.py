@@ -45,13 +45,14 @@ class Registry(Generic[T]):
         self._builtins = dict(builtins or {})
         self._entries: dict[str, T] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """A decorator that registers what it decorates under `name`; a name taken by something else is an error."""
+    def register(self, name: str, module: str | None = None) -> Callable[[T], T]:
+        """A decorator that registers what it decorates under `name`; a name taken by something else is an error.
+        `module`: where the entry is defined, when the entry is a record made elsewhere (default: its own)."""
 
         def decorate(entry: T) -> T:
             owner = self._builtins.get(name)
-            module = getattr(entry, "__module__", None)
-            if owner is not None and module != owner:
+            module_ = module or getattr(entry, "__module__", None)
+            if owner is not None and module_ != owner:
                 raise ValueError(f"{self.what} {name!r} is built in ({owner}); choose another name")
             known = self._entries.get(name)
             if known is not None and _identity(known) != _identity(entry):
