@@ -34,7 +34,7 @@ def test_scaffolded_pack_is_found_and_valid(third_pack: Path) -> None:
     pack = load_pack("insurance_claims")
     assert pack.config.label_names == ["routine", "review", "fraud"]
     assert pack.config.critical_label == "fraud"
-    assert sorted(pack.config.hooks) == ["rules", "synthetic"]
+    assert sorted(pack.config.hooks.declared()) == ["metrics", "rules", "synthetic"]
 
 
 def test_scaffolded_pack_templates_validate(third_pack: Path) -> None:
@@ -68,6 +68,10 @@ def test_scaffolded_pack_runs_end_to_end(third_pack: Path, tiny_model_dir: Path)
     assert set(models["student"]["test"]["per_class"]) == {"routine", "review", "fraud"}
     # the scaffold's keyword rules know its phrases: far above chance on its own data
     assert models["keyword_rules"]["test"]["macro_f1"] > 0.7
+    # the scaffold's metrics hook adds its figure to every model's report
+    test_rows = sum(figures["support"] for figures in models["student"]["test"]["per_class"].values())
+    caught = models["student"]["test"]["domain"]["recall_at_review_budget_10%"]
+    assert caught["flagged"] == int(0.1 * test_rows)
 
 
 def test_init_refuses_an_existing_pack_and_a_bad_name(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from toolkit.errors import ConfigError
+from toolkit.registry import ENSEMBLE_METHODS, TEACHER_KINDS
 
 # On large data, a transformer (student candidate or teacher) trains on at most this many rows x epochs by default.
 MAX_TRAINING_SAMPLES = 40_000
@@ -144,8 +145,13 @@ class TargetSpec(StrictModel):
 
 class TeacherSpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["sklearn", "tabular", "hf", "llm", "openai", "rules"]
+    kind: str  # a registered teacher kind (toolkit/registry.py): the built-in ones or any `@register_teacher`
     options: dict[str, Any] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, kind: str) -> str:
+        return TEACHER_KINDS.check(kind)
 
 
 CHEAP_TEACHER_KINDS = ("sklearn", "tabular", "rules")
@@ -157,9 +163,14 @@ BASELINE_TEACHER_KINDS = ("sklearn", "tabular")
 class EnsembleSpec(StrictModel):
     """How teachers' probabilities become the student's soft targets (every method is reported; this one is used)."""
 
-    method: Literal["mean", "weighted", "confidence", "routing"] = "weighted"
+    method: str = "weighted"  # a registered ensemble method: mean, weighted, confidence, routing or a new one
     cheap: list[str] | None = None  # routing: teachers asked first; default: the sklearn, tabular and rules ones
     sharpness: float = Field(default=2.0, ge=0.0, le=10.0)  # confidence weighting: confidence ** sharpness
+
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, method: str) -> str:
+        return ENSEMBLE_METHODS.check(method)
 
 
 class LoraSpec(StrictModel):
@@ -465,6 +476,37 @@ class ModelCardSpec(StrictModel):
     warning: str = ""  # shown first, in bold (e.g. clinical decision support, never a replacement)
 
 
+HOOK_NAMES = ("synthetic", "rules", "metrics")
+
+
+class HooksSpec(StrictModel):
+    """A pack's own Python functions, each `file.py:function` inside the pack folder. The signature each must have
+    is the Protocol of the same name in toolkit/hooks.py (`SyntheticHook`, `RulesHook`, `MetricsHook`)."""
+
+    synthetic: str | None = None  # generate(n_rows, seed) -> DataFrame in the pack's columns (example data)
+    rules: str | None = None  # score(texts) -> (n, C) points per label (the `rules` teacher kind)
+    metrics: str | None = None  # figures(y_true, probs, y_pred, config) -> {figure: value} (the pack's own figures)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_hooks(cls, data: Any) -> Any:
+        # a typo such as `metric:` would otherwise drop the hook without a word; say which key and what is allowed
+        unknown = [key for key in data if key not in HOOK_NAMES] if isinstance(data, dict) else []
+        if unknown:
+            raise ValueError(f"unknown hook {unknown[0]!r}; allowed hooks: {', '.join(HOOK_NAMES)}")
+        return data
+
+    def declared(self) -> dict[str, str]:
+        """The hooks the pack declares, by name, e.g. `{"rules": "rules.py:score"}`."""
+        return {name: getattr(self, name) for name in HOOK_NAMES if getattr(self, name) is not None}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.declared()
+
+    def __getitem__(self, name: str) -> str:
+        return self.declared()[name]
+
+
 class PackConfig(StrictModel):
     """Everything a domain pack declares; `domains/<pack>/pack.yaml` is validated into this."""
 
@@ -493,7 +535,7 @@ class PackConfig(StrictModel):
     deferral: DeferralSpec = DeferralSpec()
     fast: FastSpec = FastSpec()
     model_card: ModelCardSpec = ModelCardSpec()
-    hooks: dict[str, str] = {}  # hook name -> "file.py:function" inside the pack folder
+    hooks: HooksSpec = HooksSpec()  # hook name -> "file.py:function" inside the pack folder
 
     @model_validator(mode="after")
     def _labels_are_consistent(self) -> PackConfig:

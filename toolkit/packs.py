@@ -19,10 +19,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from toolkit.config import PackConfig, load_pack_config
 from toolkit.errors import ConfigError
+from toolkit.hooks import MetricsHook, RulesHook, SyntheticHook
 
 PACKS_ENV = "DOMAIN_DISTILL_PACKS"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -64,20 +65,34 @@ class Pack:
     def has_hook(self, name: str) -> bool:
         return name in self.config.hooks
 
+    @overload
+    def hook(self, name: Literal["synthetic"]) -> SyntheticHook: ...
+    @overload
+    def hook(self, name: Literal["rules"]) -> RulesHook: ...
+    @overload
+    def hook(self, name: Literal["metrics"]) -> MetricsHook: ...
+    @overload
+    def hook(self, name: str) -> Callable[..., Any]: ...
+
     def hook(self, name: str) -> Callable[..., Any]:
-        """Return the pack's function registered under `name` in `pack.yaml`'s `hooks`."""
-        if name not in self.config.hooks:
+        """The pack's function declared under `hooks.<name>` in `pack.yaml`, typed by its Protocol (toolkit/hooks.py).
+
+        >>> load_pack("finance_risk").hook("rules")(["salary deposit"]).shape  # doctest: +SKIP
+        (1, 3)
+        """
+        declared = self.config.hooks.declared()
+        if name not in declared:
             raise ConfigError(
                 f"{self.root / 'pack.yaml'}: key `hooks.{name}` is missing",
-                hint=f"hooks declared: {sorted(self.config.hooks) or 'none'}",
+                hint=f"hooks declared: {sorted(declared) or 'none'}",
             )
-        file_name, _, function_name = self.config.hooks[name].partition(":")
+        file_name, _, function_name = declared[name].partition(":")
         path = (self.root / file_name).resolve()
         # a hook runs code: it must be a file of the pack itself, not one a path reaches outside it
         if not path.is_file() or not function_name or not path.is_relative_to(self.root.resolve()):
             raise ConfigError(
                 f"{self.root / 'pack.yaml'}: key `hooks.{name}`: expected 'file.py:function' inside the pack "
-                f"folder (got {self.config.hooks[name]!r})"
+                f"folder (got {declared[name]!r})"
             )
         module_name = f"domain_pack_{self.name}_{path.stem}"
         spec = importlib.util.spec_from_file_location(module_name, path)

@@ -58,6 +58,7 @@ from toolkit.run_context import Log, RunContext, fit_rules, load_probs, load_spl
 from toolkit.safe_io import RunLock, atomic_path, atomic_write_text
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
+from toolkit.teachers.ensemble import ensemble_roles
 from toolkit.teachers.labeling import label_texts
 from toolkit.threads import apply_threads
 from toolkit.timing import Meter, stage_timings
@@ -223,14 +224,6 @@ def stage_data(ctx: RunContext) -> dict:
     return {"split_sizes": sizes, "dropped": len(report.dropped), "warnings": len(report.warnings)}
 
 
-ENSEMBLE_ROLES = {
-    "mean": "mean",
-    "weighted": "weights fitted on validation",
-    "confidence": "per-sample confidence",
-    "routing": "routed by difficulty",
-}
-
-
 def _fit_teacher(ctx: RunContext, spec, splits: dict[str, Split], fit_key: str):
     """Build a teacher and fit it, or restore it when this run already fitted it with the same inputs."""
     folder = ctx.path("teachers", spec.name)
@@ -322,24 +315,12 @@ def stage_teachers(ctx: RunContext, stage_fingerprint: str) -> dict:
 
 def combine_teachers(ctx: RunContext, per_teacher: list[dict[str, np.ndarray]], y_val: np.ndarray) -> dict:
     """Every ensemble method's probabilities per split, with what was fitted on validation."""
-    specs = ctx.config.teachers
+    names = [spec.name for spec in ctx.config.teachers]
     on = {name: [p[name] for p in per_teacher] for name in SPLITS}
     rules = fit_rules(ctx, on["validation"], y_val)
-    named_weights = {spec.name: round(float(w), 4) for spec, w in zip(specs, rules["weighted"].weights, strict=True)}
-    routing = rules["routing"].routing
-    details = {
-        "mean": {},
-        "weighted": {"weights": named_weights},
-        "confidence": {"base_weights": named_weights, "sharpness": rules["confidence"].sharpness},
-        "routing": {
-            "cheap": [specs[i].name for i in routing.cheap],
-            "strong": [specs[i].name for i in routing.strong],
-            "threshold": round(routing.threshold, 4),
-            "hard_share_validation": round(routing.hard_share, 4),
-            "hard_share_train": round(float(routing.apply(on["train"])[1].mean()), 4),
-        },
+    return {
+        method: ({n: rule.combine(on[n]) for n in SPLITS}, rule.details(names, on)) for method, rule in rules.items()
     }
-    return {method: ({n: rule.combine(on[n]) for n in SPLITS}, details[method]) for method, rule in rules.items()}
 
 
 def stage_evaluate(ctx: RunContext) -> dict:
@@ -354,7 +335,7 @@ def stage_evaluate(ctx: RunContext) -> dict:
     }
     for spec in ctx.config.teachers:
         sources[spec.name] = (f"teacher ({spec.kind})", load_probs(ctx.path("teachers", spec.name, "probs.npz")))
-    for method, role in ENSEMBLE_ROLES.items():
+    for method, role in ensemble_roles().items():
         used = " — the student's soft targets" if method == ctx.config.ensemble.method else ""
         sources[f"ensemble_{method}"] = (
             f"ensemble ({role}){used}",

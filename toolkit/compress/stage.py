@@ -30,7 +30,8 @@ from toolkit.compress.latency import measure_latency, set_threads, token_lengths
 from toolkit.compress.quantize import export_onnx, quantize_int8, quantize_onnx_int4, quantize_onnx_int8, save_int8
 from toolkit.compress.report import choose_variant, write_compression_report
 from toolkit.compress.runtime import TEACHER_VARIANT_FILE, folder_size, load_variant, softmax
-from toolkit.config import API_TEACHER_KINDS, PackConfig
+from toolkit.compress.variants import COMPRESSION_VARIANTS, VariantJob, register_variant, variant_plan
+from toolkit.config import API_TEACHER_KINDS, CompressSpec
 from toolkit.data.splits import SPLITS
 from toolkit.decision.cascade import Cascade
 from toolkit.decision.evaluation import evaluate_cascade
@@ -46,28 +47,7 @@ from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_spli
 from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
 
-CHECK_TEXTS = 64  # validation texts on which a merged / exported model must give the same logits
 ENSEMBLE_TIMED_TEXTS = 64  # test texts the teacher ensemble (a reference, not a variant) is timed on
-
-
-def variant_plan(config: PackConfig, teacher: str | None = None) -> list[tuple[str, str, str]]:
-    """(variant, what it is, the variant it is built from), in build order. A scikit-learn teacher that won the
-    recipe selection is the one variant: it is shipped as it is."""
-    if teacher is not None:
-        return [(teacher, "scikit-learn baseline, shipped (it beat every transformer on validation)", "teacher")]
-    spec = config.compress
-    base = "pruned_fp32" if spec.prune.enabled else "student_fp32"
-    plan = [("student_fp32", "LoRA merged, fp32 (PyTorch)", "student")]
-    if spec.prune.enabled:
-        plan.append(("pruned_fp32", "heads pruned, fp32 (PyTorch)", "student_fp32"))
-    if spec.torch_int8:
-        plan.append(("torch_int8", "dynamic INT8 (PyTorch)", base))
-    if spec.onnx:
-        plan.append(("onnx_fp32", "fp32 (ONNX Runtime)", base))
-        plan.append(("onnx_int8", "dynamic INT8 (ONNX Runtime)", "onnx_fp32"))
-        if spec.onnx_int4:
-            plan.append(("onnx_int4", "INT4 weight-only (ONNX Runtime)", "onnx_fp32"))
-    return plan
 
 
 def _save(model: torch.nn.Module, tokenizer, folder: Path) -> None:
@@ -177,42 +157,79 @@ def recover(ctx: RunContext, model: torch.nn.Module, tokenizer, splits: dict[str
     shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def best_pytorch(spec: CompressSpec) -> str:
+    """The variant the quantized and exported ones are made from: the pruned model, when pruning is on."""
+    return "pruned_fp32" if spec.prune.enabled else "student_fp32"
+
+
+@register_variant("student_fp32", "LoRA merged, fp32 (PyTorch)", source="student")
+def build_student_fp32(job: VariantJob) -> dict:
+    model, info = merge_student(job.ctx, job.tokenizer, job.checks)
+    _save(model, job.tokenizer, job.folder)
+    return info
+
+
+@register_variant(
+    "pruned_fp32", "heads pruned, fp32 (PyTorch)", source="student_fp32", enabled=lambda c: c.prune.enabled
+)
+def build_pruned_fp32(job: VariantJob) -> dict:
+    model, info = prune_student(
+        job.ctx, load_classifier(str(job.source_folder), job.ctx.labels), job.tokenizer, job.splits
+    )
+    _save(model, job.tokenizer, job.folder)
+    return info
+
+
+@register_variant("torch_int8", "dynamic INT8 (PyTorch)", source=best_pytorch, enabled=lambda c: c.torch_int8)
+def build_torch_int8(job: VariantJob) -> dict:
+    save_int8(quantize_int8(load_classifier(str(job.source_folder), job.ctx.labels)), job.tokenizer, job.folder)
+    return {}
+
+
+@register_variant("onnx_fp32", "fp32 (ONNX Runtime)", source=best_pytorch, enabled=lambda c: c.onnx)
+def build_onnx_fp32(job: VariantJob) -> dict:
+    labels, max_length = job.ctx.labels, job.ctx.config.student.max_length
+    model = load_classifier(str(job.source_folder), labels)
+    export_onnx(model, job.tokenizer, job.folder)
+    reference = predict_logits(model, job.tokenizer, job.checks, max_length)
+    exported = load_variant(job.folder, labels, max_length).logits(job.checks)
+    return {"max_abs_logit_difference_vs_pytorch": float(np.abs(reference - exported).max())}
+
+
+@register_variant("onnx_int8", "dynamic INT8 (ONNX Runtime)", source="onnx_fp32", enabled=lambda c: c.onnx)
+def build_onnx_int8(job: VariantJob) -> dict:
+    quantize_onnx_int8(job.source_folder, job.folder)
+    return {}
+
+
+@register_variant(
+    "onnx_int4", "INT4 weight-only (ONNX Runtime)", source="onnx_fp32", enabled=lambda c: c.onnx and c.onnx_int4
+)
+def build_onnx_int4(job: VariantJob) -> dict:
+    quantize_onnx_int4(job.source_folder, job.folder)
+    return {}
+
+
+def ship_teacher(ctx: RunContext, name: str) -> dict:
+    """The scikit-learn teacher that won the recipe selection, copied as the one variant with its config entry."""
+    folder = ctx.path("export")
+    shutil.rmtree(folder / name, ignore_errors=True)
+    shutil.copytree(ctx.path("teachers", name), folder / name, ignore=shutil.ignore_patterns("probs.npz", "*.json"))
+    shutil.copy2(ctx.path("teachers", name, "teacher.json"), folder / name / "teacher.json")
+    spec = next(t for t in ctx.config.teachers if t.name == name)
+    stored = {
+        "teacher": spec.model_dump(mode="json"),
+        "fields": [f.model_dump(mode="json") for f in ctx.config.columns.fields],
+    }
+    atomic_write_text(folder / name / TEACHER_VARIANT_FILE, json.dumps(stored, indent=2))
+    return {"teacher": name, "kind": spec.kind}
+
+
 def build_variant(ctx: RunContext, name: str, source: str, tokenizer, splits: dict[str, Split]) -> dict:
     """Build one variant folder from its source; returns what the report says about how it was made."""
-    folder, labels = ctx.path("export"), ctx.labels
-    checks = splits["validation"].texts[:CHECK_TEXTS]
-    max_length = ctx.config.student.max_length
     if source == "teacher":
-        shutil.rmtree(folder / name, ignore_errors=True)
-        shutil.copytree(ctx.path("teachers", name), folder / name, ignore=shutil.ignore_patterns("probs.npz", "*.json"))
-        shutil.copy2(ctx.path("teachers", name, "teacher.json"), folder / name / "teacher.json")
-        spec = next(t for t in ctx.config.teachers if t.name == name)
-        stored = {
-            "teacher": spec.model_dump(mode="json"),
-            "fields": [f.model_dump(mode="json") for f in ctx.config.columns.fields],
-        }
-        atomic_write_text(folder / name / TEACHER_VARIANT_FILE, json.dumps(stored, indent=2))
-        return {"teacher": name, "kind": spec.kind}
-    if name == "student_fp32":
-        model, info = merge_student(ctx, tokenizer, checks)
-        _save(model, tokenizer, folder / name)
-        return info
-    if name == "pruned_fp32":
-        model, info = prune_student(ctx, load_classifier(str(folder / source), labels), tokenizer, splits)
-        _save(model, tokenizer, folder / name)
-        return info
-    if name == "torch_int8":
-        save_int8(quantize_int8(load_classifier(str(folder / source), labels)), tokenizer, folder / name)
-        return {}
-    if name == "onnx_fp32":
-        model = load_classifier(str(folder / source), labels)
-        export_onnx(model, tokenizer, folder / name)
-        reference = predict_logits(model, tokenizer, checks, max_length)
-        exported = load_variant(folder / name, labels, max_length).logits(checks)
-        return {"max_abs_logit_difference_vs_pytorch": float(np.abs(reference - exported).max())}
-    quantize = quantize_onnx_int8 if name == "onnx_int8" else quantize_onnx_int4
-    quantize(folder / source, folder / name)
-    return {}
+        return ship_teacher(ctx, name)
+    return COMPRESSION_VARIANTS.get(name).build(VariantJob(ctx, name, source, tokenizer, splits))
 
 
 def _rows(split: Split, indices: list[int]):

@@ -12,6 +12,7 @@ FILES = {
     "pack.yaml.tmpl": "pack.yaml",
     "synthetic.py.tmpl": "synthetic.py",
     "rules.py.tmpl": "rules.py",
+    "metrics.py.tmpl": "metrics.py",
     "README.md.tmpl": "README.md",
 }
 
@@ -19,7 +20,8 @@ FILES = {
 def scaffold_pack(
     name: str, folder: Path, labels: list[str], critical: str | None = None, ordinal: bool = False
 ) -> Path:
-    """Write `folder/name/` with a pack.yaml, a seeded example generator, a rule teacher and a README.
+    """Write `folder/name/` with a pack.yaml, its three hooks (a seeded example generator, a rule teacher, the
+    pack's own figures) and a README.
 
     >>> scaffold_pack("insurance_claims", Path("domains"), ["routine", "review", "fraud"])  # doctest: +SKIP
     PosixPath('domains/insurance_claims')

@@ -1,15 +1,23 @@
-"""The Teacher protocol and the factory that builds a teacher from its config entry.
+"""The Teacher protocol, the base class every kind shares, and the factory that builds a teacher from its config.
 
-A teacher kind is one module of `toolkit/teachers/` with one class; adding a kind touches only this factory.
+A teacher kind is one module with one class, registered under its name; adding a kind touches only its module:
+
+    @register_teacher("keywords")
+    class KeywordTeacher(BaseTeacher):
+        def __init__(self, name, label_names, seed, max_length, words=()):
+            super().__init__(name, label_names, seed, max_length)
+            ...
+
+and a pack names it: `teachers: [{name: kw, kind: keywords, options: {words: [...]}}]`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -18,6 +26,7 @@ from toolkit.config import FieldSpec, TeacherSpec
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
 from toolkit.packs import Pack
+from toolkit.registry import TEACHER_KINDS
 
 
 @runtime_checkable
@@ -51,7 +60,46 @@ def data_hash(split: Split) -> str:
     return stable_hash(["\n".join(split.texts), [int(x) for x in split.labels]])
 
 
-TEACHER_KINDS = ("sklearn", "tabular", "hf", "llm", "openai", "rules")
+class BaseTeacher:
+    """What every teacher kind shares: the constructor's common arguments, and how the kind reads its pack.
+
+    A kind subclasses it, takes its own options as keyword arguments after these four, and implements the
+    `Teacher` protocol (fit, predict_proba, fingerprint, save, load)."""
+
+    kind: ClassVar[str] = ""  # set by @register_teacher
+
+    def __init__(self, name: str, label_names: Sequence[str], seed: int, max_length: int) -> None:
+        self.name = name
+        self.label_names = list(label_names)
+        self.seed = seed
+        self.max_length = max_length
+
+    @classmethod
+    def pack_options(
+        cls, options: dict[str, Any], spec: TeacherSpec, pack: Pack | None, fields: Sequence[FieldSpec] | None
+    ) -> dict[str, Any]:
+        """The constructor's options: the config entry's `options`, plus what this kind takes from the pack (a
+        hook, label descriptions, structured fields). The base kind takes nothing."""
+        return options
+
+
+TeacherClass = TypeVar("TeacherClass", bound=type[BaseTeacher])
+
+
+def register_teacher(kind: str) -> Callable[[TeacherClass], TeacherClass]:
+    """Register a `BaseTeacher` subclass as the teacher kind `kind`, which a pack's `teachers.<n>.kind` may name.
+
+    >>> @register_teacher("keywords")  # doctest: +SKIP
+    ... class KeywordTeacher(BaseTeacher): ...
+    """
+
+    def decorate(cls: TeacherClass) -> TeacherClass:
+        if not (isinstance(cls, type) and issubclass(cls, BaseTeacher)):
+            raise TypeError(f"teacher kind {kind!r}: {cls!r} must subclass toolkit.teachers.base.BaseTeacher")
+        cls.kind = kind
+        return TEACHER_KINDS.register(kind)(cls)
+
+    return decorate
 
 
 def build_teacher(
@@ -63,33 +111,15 @@ def build_teacher(
     fields: Sequence[FieldSpec] | None = None,
 ) -> Teacher:
     """A teacher from its config entry, e.g. `{name: tfidf_lr, kind: sklearn}`; rule teachers use `pack`'s hook,
-    tabular ones read `fields` (default: the pack's; a run passes its own, which `*=fields` may have added to)."""
-    from toolkit.teachers.hf import HFTeacher
-    from toolkit.teachers.llm import LLMTeacher
-    from toolkit.teachers.openai_api import OpenAITeacher
-    from toolkit.teachers.rules import RuleTeacher
-    from toolkit.teachers.sklearn import SklearnTextTeacher, TabularTeacher
+    tabular ones read `fields` (default: the pack's; a run passes its own, which `*=fields` may have added to).
 
-    kinds = {
-        "sklearn": SklearnTextTeacher,
-        "tabular": TabularTeacher,
-        "hf": HFTeacher,
-        "llm": LLMTeacher,
-        "openai": OpenAITeacher,
-        "rules": RuleTeacher,
-    }
-    options = dict(spec.options)
-    if spec.kind == "rules":
-        if pack is None or not pack.has_hook("rules"):
-            raise ConfigError(f"teachers.{spec.name}: kind `rules` needs a pack with a `rules` hook in pack.yaml")
-        options["score"] = pack.hook("rules")
-    if spec.kind in ("llm", "openai") and pack is not None:
-        options.setdefault("label_descriptions", [label.description for label in pack.config.labels])
-    if spec.kind == "tabular" and (fields is not None or pack is not None):
-        options.setdefault("fields", list(fields) if fields is not None else pack.config.columns.fields)
+    >>> spec = TeacherSpec(name="tfidf_lr", kind="sklearn")
+    >>> build_teacher(spec, ["low", "high"], seed=0, max_length=128).name
+    'tfidf_lr'
+    """
+    kind = TEACHER_KINDS.get(spec.kind)
+    options = kind.pack_options(dict(spec.options), spec, pack, fields)
     try:
-        return kinds[spec.kind](
-            name=spec.name, label_names=list(label_names), seed=seed, max_length=max_length, **options
-        )
+        return kind(name=spec.name, label_names=list(label_names), seed=seed, max_length=max_length, **options)
     except TypeError as error:
         raise ConfigError(f"teachers.{spec.name}.options: {error}".replace("__init__() ", "")) from None

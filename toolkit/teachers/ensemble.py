@@ -1,6 +1,7 @@
 """Combine several teachers' probabilities into one soft target.
 
-Four ways, all reported side by side:
+Each method is an `EnsembleRule` registered by name (`@register_ensemble("mean")`); every registered method is fitted
+and reported side by side, and the pack's `ensemble.method` is the one the student learns from. The built-in four:
     mean        plain average
     weighted    weights fitted on the validation split by log-loss
     confidence  per sample, each teacher weighted by its own confidence (max probability) on that sample
@@ -11,11 +12,16 @@ Four ways, all reported side by side:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar, TypeVar
 
 import numpy as np
 from scipy.optimize import minimize
+
+from toolkit.registry import ENSEMBLE_METHODS
 
 EPSILON = 1e-9
 
@@ -121,37 +127,140 @@ def fit_routing(probabilities: Sequence[np.ndarray], y: Sequence[int], cheap: li
     return routing
 
 
-ENSEMBLE_METHODS = ("mean", "weighted", "confidence", "routing")
+@dataclass(frozen=True)
+class EnsembleInputs:
+    """What a method is fitted on: each teacher's validation probabilities (teacher order), the gold labels, the
+    indices of the cheap teachers (routing) and the confidence sharpness (`ensemble.sharpness`)."""
+
+    validation: Sequence[np.ndarray]
+    y: Sequence[int]
+    cheap: list[int]
+    sharpness: float = 2.0
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """Log-loss weights of the teachers, fitted once and shared by the methods that use them."""
+        return fit_weights(self.validation, self.y)
 
 
-@dataclass
-class EnsembleRule:
+class EnsembleRule(ABC):
     """One ensemble method with what it fitted on validation, applicable to any new inputs' teacher outputs."""
 
-    method: str
-    weights: np.ndarray | None = None
-    sharpness: float = 2.0
-    routing: Routing | None = None
+    method: ClassVar[str] = ""  # set by @register_ensemble
+    role: ClassVar[str] = ""  # how the report names it, e.g. "weights fitted on validation"
 
+    @classmethod
+    @abstractmethod
+    def fit(cls, inputs: EnsembleInputs) -> EnsembleRule:
+        """The rule fitted on the teachers' validation probabilities."""
+
+    @abstractmethod
     def combine(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
         """The ensemble's (n, C) probabilities from each teacher's (n, C) probabilities, in teacher order."""
-        if self.method == "mean":
-            return average_probabilities(probabilities)
-        if self.method == "weighted":
-            return average_probabilities(probabilities, self.weights)
-        if self.method == "confidence":
-            return confidence_weighted(probabilities, self.weights, self.sharpness)
+
+    def details(self, teachers: Sequence[str], probabilities: dict[str, list[np.ndarray]]) -> dict:
+        """What the teachers stage's summary records about the fit; `probabilities` are per split, teacher order."""
+        return {}
+
+
+RuleClass = TypeVar("RuleClass", bound=type[EnsembleRule])
+
+
+def register_ensemble(method: str, role: str) -> Callable[[RuleClass], RuleClass]:
+    """Register an `EnsembleRule` subclass as the ensemble method `method` (`ensemble.method` in a pack).
+
+    >>> @register_ensemble("median", role="per-class median")  # doctest: +SKIP
+    ... class MedianRule(EnsembleRule): ...
+    """
+
+    def decorate(cls: RuleClass) -> RuleClass:
+        if not (isinstance(cls, type) and issubclass(cls, EnsembleRule)):
+            raise TypeError(f"ensemble method {method!r}: {cls!r} must subclass EnsembleRule")
+        cls.method, cls.role = method, role
+        return ENSEMBLE_METHODS.register(method)(cls)
+
+    return decorate
+
+
+def ensemble_roles() -> dict[str, str]:
+    """Every registered method with how the report names it, in fitting order."""
+    return {method: rule.role for method, rule in ENSEMBLE_METHODS.load_all().items()}
+
+
+@register_ensemble("mean", role="mean")
+@dataclass
+class MeanRule(EnsembleRule):
+    @classmethod
+    def fit(cls, inputs: EnsembleInputs) -> MeanRule:
+        return cls()
+
+    def combine(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        return average_probabilities(probabilities)
+
+
+@register_ensemble("weighted", role="weights fitted on validation")
+@dataclass
+class WeightedRule(EnsembleRule):
+    weights: np.ndarray
+
+    @classmethod
+    def fit(cls, inputs: EnsembleInputs) -> WeightedRule:
+        return cls(weights=inputs.weights)
+
+    def combine(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        return average_probabilities(probabilities, self.weights)
+
+    def details(self, teachers: Sequence[str], probabilities: dict[str, list[np.ndarray]]) -> dict:
+        return {"weights": _named(teachers, self.weights)}
+
+
+@register_ensemble("confidence", role="per-sample confidence")
+@dataclass
+class ConfidenceRule(EnsembleRule):
+    weights: np.ndarray
+    sharpness: float = 2.0
+
+    @classmethod
+    def fit(cls, inputs: EnsembleInputs) -> ConfidenceRule:
+        return cls(weights=inputs.weights, sharpness=inputs.sharpness)
+
+    def combine(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        return confidence_weighted(probabilities, self.weights, self.sharpness)
+
+    def details(self, teachers: Sequence[str], probabilities: dict[str, list[np.ndarray]]) -> dict:
+        return {"base_weights": _named(teachers, self.weights), "sharpness": self.sharpness}
+
+
+@register_ensemble("routing", role="routed by difficulty")
+@dataclass
+class RoutingRule(EnsembleRule):
+    routing: Routing
+
+    @classmethod
+    def fit(cls, inputs: EnsembleInputs) -> RoutingRule:
+        return cls(routing=fit_routing(inputs.validation, inputs.y, inputs.cheap))
+
+    def combine(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
         return self.routing.apply(probabilities)[0]
+
+    def details(self, teachers: Sequence[str], probabilities: dict[str, list[np.ndarray]]) -> dict:
+        routing = self.routing
+        return {
+            "cheap": [teachers[i] for i in routing.cheap],
+            "strong": [teachers[i] for i in routing.strong],
+            "threshold": round(routing.threshold, 4),
+            "hard_share_validation": round(routing.hard_share, 4),
+            "hard_share_train": round(float(routing.apply(probabilities["train"])[1].mean()), 4),
+        }
+
+
+def _named(teachers: Sequence[str], weights: np.ndarray) -> dict[str, float]:
+    return {name: round(float(w), 4) for name, w in zip(teachers, weights, strict=True)}
 
 
 def fit_ensemble_rules(
     validation: Sequence[np.ndarray], y: Sequence[int], cheap: list[int], sharpness: float
 ) -> dict[str, EnsembleRule]:
-    """Every ensemble method fitted on the teachers' validation probabilities."""
-    weights = fit_weights(validation, y)
-    return {
-        "mean": EnsembleRule("mean"),
-        "weighted": EnsembleRule("weighted", weights=weights),
-        "confidence": EnsembleRule("confidence", weights=weights, sharpness=sharpness),
-        "routing": EnsembleRule("routing", routing=fit_routing(validation, y, cheap)),
-    }
+    """Every registered ensemble method fitted on the teachers' validation probabilities, by method name."""
+    inputs = EnsembleInputs(validation, y, cheap, sharpness)
+    return {method: rule.fit(inputs) for method, rule in ENSEMBLE_METHODS.load_all().items()}

@@ -19,11 +19,12 @@ import torch
 from toolkit.config import MAX_TRAINING_SAMPLES
 from toolkit.distill.fit import FitSettings, Split, capped_epochs, device_batch, fit_classifier, remove_checkpoints
 from toolkit.safe_io import atomic_folder, atomic_write_text
-from toolkit.teachers.base import data_hash, stable_hash
+from toolkit.teachers.base import BaseTeacher, data_hash, register_teacher, stable_hash
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba, resolve_model
 
 
-class HFTeacher:
+@register_teacher("hf")
+class HFTeacher(BaseTeacher):
     """`fine_tune`: "auto" (only when the checkpoint does not already predict the pack's labels), "always", "never"."""
 
     def __init__(
@@ -40,8 +41,7 @@ class HFTeacher:
         gpu_batch_size: int | None = 64,
         max_samples: int | None = MAX_TRAINING_SAMPLES,
     ) -> None:
-        self.name = name
-        self.label_names = label_names
+        super().__init__(name, label_names, seed, max_length)
         self.options = {
             "model": model,
             "epochs": epochs,

@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from transformers import AutoModelForCausalLM
 
+from toolkit.config import FieldSpec, TeacherSpec
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
+from toolkit.packs import Pack
 from toolkit.safe_io import atomic_write_text
-from toolkit.teachers.base import stable_hash
+from toolkit.teachers.base import BaseTeacher, register_teacher, stable_hash
 from toolkit.transformer_models import load_tokenizer, resolve_model
 
 DEFAULT_INSTRUCTION = "Classify the case into one of the labels below. Answer with the label only."
@@ -41,7 +44,15 @@ def build_prompt(
     return "\n".join(lines)
 
 
-class LLMTeacher:
+def with_label_descriptions(options: dict[str, Any], pack: Pack | None) -> dict[str, Any]:
+    """`options` with the pack's label descriptions for the prompt, unless the entry gives its own."""
+    if pack is None:
+        return options
+    return {"label_descriptions": [label.description for label in pack.config.labels], **options}
+
+
+@register_teacher("llm")
+class LLMTeacher(BaseTeacher):
     """Any `AutoModelForCausalLM` (hub id or local folder); `shots` examples per label from the training split."""
 
     def __init__(
@@ -59,8 +70,7 @@ class LLMTeacher:
     ) -> None:
         if model is None:
             raise ConfigError(f"teachers.{name}.options.model: an llm teacher needs a causal LM (hub id or folder)")
-        self.name = name
-        self.label_names = label_names
+        super().__init__(name, label_names, seed, max_length)
         self.verbalizers = list(verbalizers or [name.replace("_", " ") for name in label_names])
         if len(self.verbalizers) != len(label_names):
             raise ConfigError(
@@ -81,6 +91,12 @@ class LLMTeacher:
         self.model = AutoModelForCausalLM.from_pretrained(resolve_model(model))
         self.model.eval()
         self.examples: list[tuple[str, str]] = []
+
+    @classmethod
+    def pack_options(
+        cls, options: dict[str, Any], spec: TeacherSpec, pack: Pack | None, fields: Sequence[FieldSpec] | None
+    ) -> dict[str, Any]:
+        return with_label_descriptions(options, pack)
 
     def fit(self, train: Split, validation: Split, work_dir: Path) -> None:
         """Pick the few-shot examples (seeded); the model itself is not trained."""

@@ -23,15 +23,18 @@ import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 
+from toolkit.config import FieldSpec, TeacherSpec
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError, UserInputError
-from toolkit.teachers.base import stable_hash
-from toolkit.teachers.llm import DEFAULT_INSTRUCTION, build_prompt
+from toolkit.packs import Pack
+from toolkit.teachers.base import BaseTeacher, register_teacher, stable_hash
+from toolkit.teachers.llm import DEFAULT_INSTRUCTION, build_prompt, with_label_descriptions
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -215,7 +218,8 @@ class SpendCounter:
                 raise
 
 
-class OpenAITeacher:
+@register_teacher("openai")
+class OpenAITeacher(BaseTeacher):
     """Options: `base_url`, `model`, `api_key_env`, `votes` (k), `max_retries`, `backoff_seconds`,
     `max_retry_wait_seconds` (the longest wait before a retry, whatever `Retry-After` asks; default 60),
     `requests_per_second`, `timeout_seconds`, `price_prompt_per_1k`, `price_completion_per_1k`, `max_spend` (a
@@ -268,8 +272,7 @@ class OpenAITeacher:
                 f"teachers.{name}.options.max_retry_wait_seconds: {max_retry_wait_seconds} is negative",
                 hint="a number of seconds, 0 or more (default 60)",
             )
-        self.name = name
-        self.label_names = label_names
+        super().__init__(name, label_names, seed, max_length)
         self.descriptions = list(label_descriptions or [""] * len(label_names))
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
@@ -280,7 +283,6 @@ class OpenAITeacher:
             "instruction": instruction,
             "descriptions": self.descriptions,
         }
-        self.seed = seed
         self.max_retries, self.backoff, self.timeout = max_retries, backoff_seconds, timeout_seconds
         self.max_retry_wait = max_retry_wait_seconds
         self.min_interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
@@ -288,6 +290,12 @@ class OpenAITeacher:
         self._last_request = 0.0
         self._opener = build_opener(self.base_url)
         self.logprobs_supported: bool | None = None
+
+    @classmethod
+    def pack_options(
+        cls, options: dict[str, Any], spec: TeacherSpec, pack: Pack | None, fields: Sequence[FieldSpec] | None
+    ) -> dict[str, Any]:
+        return with_label_descriptions(options, pack)
 
     # ------------------------------------------------------------------ HTTP
     def _post(self, payload: dict) -> dict:

@@ -9,16 +9,21 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from toolkit.config import FieldSpec, TeacherSpec
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
+from toolkit.packs import Pack
+from toolkit.teachers.base import BaseTeacher, register_teacher
 
 
-class RuleTeacher:
+@register_teacher("rules")
+class RuleTeacher(BaseTeacher):
     """Domain rules as a teacher; usable alone or inside the ensemble."""
 
     def __init__(
@@ -33,11 +38,19 @@ class RuleTeacher:
             raise ConfigError(
                 f"teachers.{name}: a rules teacher needs the pack's `rules` hook (hooks.rules in pack.yaml)"
             )
-        self.name = name
-        self.label_names = label_names
+        super().__init__(name, label_names, seed, max_length)
         self.score = score
         self.calibration: dict | None = None
         self._source_hash = hashlib.sha256(Path(inspect.getfile(score)).read_bytes()).hexdigest()[:16]
+
+    @classmethod
+    def pack_options(
+        cls, options: dict[str, Any], spec: TeacherSpec, pack: Pack | None, fields: Sequence[FieldSpec] | None
+    ) -> dict[str, Any]:
+        """The pack's `rules` hook is the score; a pack without one cannot have a rules teacher."""
+        if pack is None or not pack.has_hook("rules"):
+            raise ConfigError(f"teachers.{spec.name}: kind `rules` needs a pack with a `rules` hook in pack.yaml")
+        return {**options, "score": pack.hook("rules")}
 
     def _points(self, texts: Sequence[str]) -> np.ndarray:
         points = np.asarray(self.score(list(texts)), dtype=float)

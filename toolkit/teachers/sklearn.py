@@ -11,6 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,11 +26,12 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from toolkit.config import FieldSpec
+from toolkit.config import FieldSpec, TeacherSpec
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError, UserInputError
+from toolkit.packs import Pack
 from toolkit.safe_io import atomic_path, atomic_write_text
-from toolkit.teachers.base import data_hash, stable_hash
+from toolkit.teachers.base import BaseTeacher, data_hash, register_teacher, stable_hash
 
 MODEL_FILE = "model.skops"
 PICKLE_FILE = "model.joblib"  # what earlier versions wrote; refused, never loaded
@@ -43,11 +45,9 @@ TRUSTED_TYPES = (
 LINEAR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # the linear tabular model's C, chosen on validation
 
 
-class _SklearnTeacher(ABC):
+class _SklearnTeacher(BaseTeacher, ABC):
     """Shared fit / save / load for teachers that wrap one scikit-learn pipeline."""
 
-    name: str
-    label_names: list[str]
     options: dict
     pipeline: Pipeline
 
@@ -108,6 +108,7 @@ def load_pipeline(folder: Path) -> Pipeline:
     return skops_io.load(path, trusted=list(TRUSTED_TYPES))
 
 
+@register_teacher("sklearn")
 class SklearnTextTeacher(_SklearnTeacher):
     """TF-IDF word (and optionally character) n-grams + logistic regression on the rendered text."""
 
@@ -122,8 +123,7 @@ class SklearnTextTeacher(_SklearnTeacher):
         char_ngrams: int = 0,
         class_weight: str | None = "balanced",
     ) -> None:
-        self.name = name
-        self.label_names = label_names
+        super().__init__(name, label_names, seed, max_length)
         self.options = {"C": C, "word_ngrams": word_ngrams, "char_ngrams": char_ngrams, "class_weight": class_weight}
         features = [("words", TfidfVectorizer(ngram_range=(1, word_ngrams), sublinear_tf=True, min_df=1))]
         if char_ngrams:
@@ -142,6 +142,7 @@ class SklearnTextTeacher(_SklearnTeacher):
         return list(texts)
 
 
+@register_teacher("tabular")
 class TabularTeacher(_SklearnTeacher):
     """Gradient boosting on the pack's structured fields (numbers as they are, categories encoded); missing values
     are handled natively. Needs the rows, not only the text."""
@@ -164,10 +165,8 @@ class TabularTeacher(_SklearnTeacher):
             raise ConfigError(f"teachers.{name}.options.model: {model!r} is not allowed; allowed: gbm, linear")
         if not fields:
             raise ConfigError(f"teachers.{name}: a tabular teacher needs the pack's structured fields (columns.fields)")
-        self.name = name
-        self.label_names = label_names
+        super().__init__(name, label_names, seed, max_length)
         self.fields = list(fields)
-        self.seed = seed
         self.options = {
             "fields": [f.name for f in self.fields],
             "max_iter": max_iter,
@@ -179,6 +178,15 @@ class TabularTeacher(_SklearnTeacher):
         }
         self.pipeline = self._pipeline(self.fields)
         self._data = ""
+
+    @classmethod
+    def pack_options(
+        cls, options: dict[str, Any], spec: TeacherSpec, pack: Pack | None, fields: Sequence[FieldSpec] | None
+    ) -> dict[str, Any]:
+        """The run's fields (which `*=fields` may have added to), else the pack's, unless the entry lists its own."""
+        if fields is None and pack is None:
+            return options
+        return {"fields": list(fields) if fields is not None else pack.config.columns.fields, **options}
 
     def _pipeline(self, fields: list[FieldSpec]) -> Pipeline:
         categories = [f.name for f in fields if f.type == "category"]
