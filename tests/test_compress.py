@@ -161,7 +161,8 @@ def test_compress_stage_builds_measures_and_chooses(compressed_run) -> None:
     assert deploy["variant"] == metrics["chosen"] and set(deploy["policies"]) == set(names)
     assert set(deploy["cascades"]) == set(names) and (export / "scope.json").is_file()
     for name in names:  # each variant's own cascade, tuned on validation, and what it keeps on test
-        assert 0.0 <= models[name]["deferral"]["validation_coverage"] <= 1.0
+        kept = models[name]["deferral"]["test"]
+        assert kept["answered"] == round(kept["coverage"] * models[name]["test"]["n"])
     assert models[metrics["chosen"]]["deferral"]["latency"]["cascade"]["mean_ms"] > 0
     assert "Defer when unsure, each variant" in table
 

@@ -55,7 +55,11 @@ def three_phase_run(tmp_path_factory, tiny_model_dir: Path, finance_sample: Path
 def test_every_phase_runs_and_records_its_metric(three_phase_run) -> None:
     phases = json.loads((three_phase_run.run_dir / "student" / "phases.json").read_text())
     assert [p["name"] for p in phases] == ["coarse", "medium", "fine"]
-    assert all(0.0 <= p["validation_value"] <= 1.0 and p["validation_metric"] == "macro_f1" for p in phases)
+    assert all(p["validation_metric"] == "macro_f1" for p in phases)
+    # the last phase's figure is the trained model's, the one the recipe selection compares
+    selection = json.loads((three_phase_run.run_dir / "student" / "selection.json").read_text())
+    chosen = next(c for c in selection["candidates"] if c["name"] == selection["chosen"])
+    assert phases[-1]["validation_value"] == pytest.approx(chosen["validation"]["macro_f1"])
 
 
 def test_temperature_follows_the_schedule_and_is_logged_every_step(three_phase_run) -> None:
@@ -64,7 +68,7 @@ def test_temperature_follows_the_schedule_and_is_logged_every_step(three_phase_r
     assert temperatures[0] == pytest.approx(3.0)
     assert all(a >= b for a, b in zip(temperatures, temperatures[1:], strict=False))
     assert len(temperatures) == len({s["step"] for s in trace})  # one entry per optimisation step
-    assert all(s["kd"] is not None for s in trace)
+    assert all(s["kd"] > 0 for s in trace)  # soft targets are never matched exactly
 
 
 def test_medium_phase_adds_the_intermediate_loss(three_phase_run) -> None:

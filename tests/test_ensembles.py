@@ -71,5 +71,7 @@ def test_fitted_routing_beats_the_cheap_teacher_alone() -> None:
     y, (good, poor) = noisy_teachers(seed=1)
     routing = fit_routing([poor, good], y, cheap=[0])
     routed, hard = routing.apply([poor, good])
-    assert 0.0 < hard.mean() <= 1.0
+    # the cheap teacher is equally unsure of every row (0.5), so no threshold tells rows apart: all go to the strong one
+    assert hard.all()
+    np.testing.assert_allclose(routed, good)
     assert log_loss(y, routed) < log_loss(y, poor)

@@ -41,7 +41,7 @@ def test_until_stops_after_the_named_stage_and_the_next_call_continues(staged) -
     final = run(request, log=lines.append)
     assert "[data] unchanged since the last run, skipped" in lines
     assert "[teachers] unchanged since the last run, skipped" in lines and "[distill] running" in lines
-    assert final.metrics is not None
+    assert final.metrics == explore.metrics(final.run_dir)
     assert set(explore.models_table(final.run_dir).index) >= {"student", "tfidf_lr", "ensemble_weighted"}
     assert list(explore.targets_table(final.run_dir).index) == ["recall[high]", "precision[high]", "macro_f1"]
     assert [caption for _, caption in explore.evaluation_figures(final.run_dir)][1] == "Confusion matrix: student"

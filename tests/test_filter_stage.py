@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +41,15 @@ def test_filter_writes_its_files_and_accounts_for_every_candidate(filtered_run) 
     assert rejected["reason"].str.len().gt(0).all()
     assert set(kept["label"]) <= {"low", "medium", "high"}
     assert kept[["p_low", "p_medium", "p_high"]].sum(axis=1).round(6).eq(1).all()
-    assert summary["reward_model"]["pairs"]["agreement"] > 0 and 0 <= summary["reward_model"]["pairwise_accuracy"] <= 1
+    reward = summary["reward_model"]
+    assert reward["pairs"]["agreement"] > 0
+    # the overall pairwise accuracy is the per-source one weighted by each source's held-out pairs
+    pairs = [json.loads(line) for line in (out / "filter" / "pairs.jsonl").read_text().splitlines()]
+    held_out = Counter(p["source"] for p in pairs if p["role"] == "held_out")
+    by_source = reward["pairwise_accuracy_by_source"]
+    weighted = sum(by_source[source] * n for source, n in held_out.items()) / held_out.total()
+    assert reward["pairs"]["held_out"] == held_out.total()
+    assert reward["pairwise_accuracy"] == pytest.approx(weighted)
     assert summary["ppo"]["steps"] == 2
 
 

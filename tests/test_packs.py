@@ -1,8 +1,6 @@
-"""Packs are found by name, their hooks load from their folder, and notebooks are stored without outputs."""
+"""Packs are found by name, their hooks load from their folder, and core never imports a pack."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
@@ -30,9 +28,3 @@ def test_core_never_imports_a_pack() -> None:
         if "import domains" in path.read_text() or "from domains" in path.read_text()
     ]
     assert offenders == []
-
-
-@pytest.mark.parametrize("notebook", sorted((REPO_ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
-def test_notebooks_are_stored_without_outputs(notebook) -> None:
-    cells = json.loads(notebook.read_text())["cells"]
-    assert [c for c in cells if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))] == []

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from toolkit import __version__
 from toolkit.data.column_map import input_map_overrides
 from toolkit.errors import UserInputError
 from toolkit.safe_io import atomic_path, atomic_write_text, refuse_overwrite
@@ -24,6 +25,21 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"domain-distill {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Distil big teachers into a small, measured classifier for your domain."""
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:

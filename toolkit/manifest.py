@@ -22,7 +22,6 @@ from toolkit.safe_io import atomic_write_json, atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
 TRACKED_PACKAGES = (
-    "domain-distill",
     "torch",
     "transformers",
     "peft",
@@ -51,7 +50,11 @@ def file_digest(path: Path) -> str:
 
 
 def environment_versions() -> dict[str, str]:
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    import toolkit  # at call time: toolkit/__init__ may import what imports this module
+
+    # toolkit.__version__, not the installed metadata: an editable install keeps the version it was installed with
+    versions = {"domain-distill": toolkit.__version__}
+    versions |= {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in TRACKED_PACKAGES:
         try:
             versions[name] = metadata.version(name)

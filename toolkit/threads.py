@@ -60,8 +60,3 @@ def apply_threads(threads: int | None = None) -> dict[str, Any]:
         }
     )
     return dict(_applied)
-
-
-def applied_threads() -> dict[str, Any]:
-    """What `apply_threads` set in this process ({} before it ran)."""
-    return dict(_applied)

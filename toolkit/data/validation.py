@@ -23,8 +23,6 @@ from toolkit.data.splits import min_rows_per_class
 from toolkit.data.truncation import truncation_issue
 from toolkit.errors import DataError
 
-MAX_ERRORS_SHOWN = 20
-
 
 @dataclass(frozen=True)
 class Issue:

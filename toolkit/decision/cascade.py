@@ -22,8 +22,6 @@ from toolkit.decision.labels import severe_argmax
 from toolkit.metrics.bootstrap import confusion, confusion_figures
 
 REFER = -1
-REASONS = ("confident", "low_confidence", "label_set", "out_of_scope")
-ANSWERED_BY = ("student", "ensemble", "person")
 THRESHOLD_GRID = 41  # quantiles of each model's validation confidence tried as τ
 
 
@@ -32,8 +30,8 @@ class Decisions:
     """Per row: the label index (REFER for a person), why, who answered, and the answering model's label set."""
 
     labels: np.ndarray
-    reasons: np.ndarray
-    answered_by: np.ndarray
+    reasons: np.ndarray  # "confident" | "low_confidence" | "label_set" | "out_of_scope"
+    answered_by: np.ndarray  # "student" | "ensemble" | "person"
     label_sets: np.ndarray  # (n, C) booleans
 
     @property

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import accuracy_score, f1_score, recall_score
+from sklearn.metrics import accuracy_score, recall_score
 from transformers import EarlyStoppingCallback, EvalPrediction, PreTrainedTokenizerBase, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from toolkit.config import ScheduleSpec
+from toolkit.data.scores import macro_f1
 from toolkit.distill.batches import EncodedExamples, PaddingCollator
 from toolkit.distill.schedules import Schedule
 from toolkit.distill.trainer import DistillationArguments, DistillationTrainer, IntermediateTransfer
@@ -92,7 +93,7 @@ def _metrics(critical_index: int | None):
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
         y, predicted = prediction.label_ids, logits.argmax(-1)
         out = {
-            "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+            "macro_f1": macro_f1(y, predicted),
             "accuracy": float(accuracy_score(y, predicted)),
         }
         if critical_index is not None:

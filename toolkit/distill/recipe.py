@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from peft import PeftModel
-from sklearn.metrics import accuracy_score, f1_score, recall_score
+from sklearn.metrics import accuracy_score, recall_score
 from transformers import PreTrainedTokenizerBase
 
 from toolkit.config import LoraSpec, PackConfig, PhaseSpec
+from toolkit.data.scores import macro_f1
 from toolkit.distill.fit import FitSettings, Split, device_batch, fit_classifier
 from toolkit.distill.student import add_lora
 from toolkit.distill.trainer import IntermediateTransfer
@@ -46,7 +47,7 @@ def validation_value(metric: str, y: np.ndarray, probs: np.ndarray, critical_ind
         return float(accuracy_score(y, predicted))
     if metric == "critical_recall" and critical_index is not None:
         return float(recall_score(y, predicted, labels=[critical_index], average="macro", zero_division=0))
-    return float(f1_score(y, predicted, average="macro", zero_division=0))
+    return macro_f1(y, predicted)
 
 
 def _use_eager_attention(model: torch.nn.Module) -> None:

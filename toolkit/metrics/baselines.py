@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from toolkit.config import BASELINE_TEACHER_KINDS, PackConfig
+from toolkit.data.scores import macro_f1
 from toolkit.metrics.bootstrap import paired_difference
 
 FINETUNE_BASELINE = "finetune_baseline"
@@ -22,10 +22,6 @@ def baseline_names(config: PackConfig, models: Mapping[str, object]) -> list[str
     """The run's baselines present in `models`: the plain fine-tune, then the scikit-learn teachers."""
     teachers = [t.name for t in config.teachers if t.kind in BASELINE_TEACHER_KINDS]
     return [name for name in [FINETUNE_BASELINE, *teachers] if name in models]
-
-
-def _macro_f1(y: np.ndarray, probs: np.ndarray) -> float:
-    return float(f1_score(y, probs.argmax(axis=1), average="macro", zero_division=0))
 
 
 def versus_baselines(
@@ -56,12 +52,12 @@ def versus_baselines(
             {
                 "baseline": name,
                 "validation": {
-                    "distilled": _macro_f1(y["validation"], student["validation"]),
-                    "baseline": _macro_f1(y["validation"], baseline["validation"]),
+                    "distilled": macro_f1(y["validation"], student["validation"].argmax(axis=1)),
+                    "baseline": macro_f1(y["validation"], baseline["validation"].argmax(axis=1)),
                 },
                 "test": {
-                    "distilled": _macro_f1(y["test"], student["test"]),
-                    "baseline": _macro_f1(y["test"], baseline["test"]),
+                    "distilled": macro_f1(y["test"], student["test"].argmax(axis=1)),
+                    "baseline": macro_f1(y["test"], baseline["test"].argmax(axis=1)),
                 },
                 "test_difference": difference,
                 "verdict": verdict,

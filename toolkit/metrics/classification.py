@@ -14,6 +14,7 @@ from sklearn.metrics import (
 )
 
 from toolkit.config import TargetSpec
+from toolkit.data.scores import macro_f1
 
 
 def ordinal_error_rates(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
@@ -61,7 +62,7 @@ def classification_metrics(
         "accuracy": float(accuracy_score(y_true, y_pred)),
         # averages run over the classes that occur (in truth or prediction): a label a data set never has, such as
         # `medium` in a two-class credit set, must not count as a class the model failed on
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(y_true, y_pred),
         "weighted_f1": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
         "per_class": {
             name: {

@@ -22,11 +22,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from toolkit.config import FieldSpec, TeacherSpec
+from toolkit.data.scores import macro_f1
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError, UserInputError
 from toolkit.packs import Pack
@@ -237,7 +237,7 @@ class TabularTeacher(_SklearnTeacher):
             self.options["C_chosen"] = c
             model = self._pipeline(fields).fit(self._features(train.texts, train.rows), np.asarray(train.labels))
             predicted = model.predict(self._features(validation.texts, validation.rows))
-            scores[c] = f1_score(np.asarray(validation.labels), predicted, average="macro", zero_division=0)
+            scores[c] = macro_f1(validation.labels, predicted)
         best = max(scores, key=lambda c: (scores[c], -abs(np.log10(c))))  # ties: the value nearest 1
         self.options["C_chosen"] = best
         self.pipeline = self._pipeline(fields)
