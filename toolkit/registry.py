@@ -91,7 +91,9 @@ class Registry(Generic[T]):
         try:
             yield self
         finally:
-            self._entries = saved
+            # a built-in module first imported inside the block stays imported, so its entries must stay too
+            builtin = {name: entry for name, entry in self._entries.items() if name in self._builtins}
+            self._entries = {**saved, **builtin}
 
     def load_all(self) -> dict[str, T]:
         """Every entry by name, in `names()` order (built-in modules imported)."""
