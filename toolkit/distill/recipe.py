@@ -19,7 +19,8 @@ from sklearn.metrics import accuracy_score, f1_score, recall_score
 from transformers import PreTrainedTokenizerBase
 
 from toolkit.config import LoraSpec, PackConfig, PhaseSpec
-from toolkit.distill.fit import FitSettings, Split, device_batch, fit_classifier
+from toolkit.data.splits import Split
+from toolkit.distill.fit import FitSettings, device_batch, fit_classifier
 from toolkit.distill.student import add_lora
 from toolkit.distill.trainer import IntermediateTransfer
 from toolkit.errors import ConfigError

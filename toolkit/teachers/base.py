@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config import FieldSpec, TeacherSpec
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError
 from toolkit.packs import Pack
 

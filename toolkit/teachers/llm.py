@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from transformers import AutoModelForCausalLM
 
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError
 from toolkit.safe_io import atomic_write_text
 from toolkit.teachers.base import stable_hash

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError, UserInputError
 from toolkit.teachers.base import stable_hash
 from toolkit.teachers.llm import DEFAULT_INSTRUCTION, build_prompt

@@ -26,7 +26,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from toolkit.config import FieldSpec
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError, UserInputError
 from toolkit.safe_io import atomic_path, atomic_write_text
 from toolkit.teachers.base import data_hash, stable_hash
