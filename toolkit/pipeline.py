@@ -42,9 +42,9 @@ from toolkit.filtering import stage as filter_stage
 from toolkit.manifest import Manifest, environment_versions, machine_summary, now
 from toolkit.metrics import stage as evaluate_stage
 from toolkit.metrics.report import write_metrics, write_report
-from toolkit.packs import load_pack
+from toolkit.packs import Pack
 from toolkit.run_context import Log, RunContext, Stage, open_run
-from toolkit.run_request import RunRequest, RunResult, resolve_data_path
+from toolkit.run_request import RunRequest, RunResult, request_pack, resolve_data_path
 from toolkit.safe_io import RunLock
 from toolkit.teachers import stage as teachers_stage
 from toolkit.threads import apply_threads
@@ -61,10 +61,10 @@ STAGES: tuple[Stage, ...] = (
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 
-def prepare_context(request: RunRequest, log: Log = print) -> RunContext:
+def prepare_context(request: RunRequest, log: Log = print, pack: Pack | None = None) -> RunContext:
     """The run's context: the pack, its config with the request's overrides and `--fast` applied, the run folder
     and its manifest (which records what was asked)."""
-    pack = load_pack(request.domain)
+    pack = pack or request_pack(request)
     config = apply_overrides(pack.config, request.overrides) if request.overrides else pack.config
     config = effective_config(config, request.fast)
     run_dir = request.run_dir(pack.name)
@@ -79,7 +79,7 @@ def prepare_context(request: RunRequest, log: Log = print) -> RunContext:
         run_dir=run_dir,
         pack=pack,
         config=config,
-        data_path=resolve_data_path(request, pack),
+        data_path=resolve_data_path(request, pack, run_dir),
         seed=seed,
         fast=request.fast,
         manifest=manifest,
@@ -165,8 +165,9 @@ def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunR
     if until is not None and until not in STAGE_NAMES:
         raise ConfigError(f"until={until!r} is not a stage; stages in order: {', '.join(STAGE_NAMES)}")
     _quiet_transformers()
-    with run_lock(request.run_dir(load_pack(request.domain).name)):
-        return _run(request, log, until)
+    pack = request_pack(request)
+    with run_lock(request.run_dir(pack.name)):
+        return _run(request, pack, log, until)
 
 
 def run_lock(run_dir: Path) -> AbstractContextManager:
@@ -174,10 +175,10 @@ def run_lock(run_dir: Path) -> AbstractContextManager:
     return RunLock(run_dir) if is_main_process() else nullcontext()
 
 
-def _run(request: RunRequest, log: Log, until: str | None) -> RunResult:
+def _run(request: RunRequest, pack: Pack, log: Log, until: str | None) -> RunResult:
     started_run = time.perf_counter()
     threads = apply_threads(request.threads)
-    ctx = prepare_context(request, log if is_main_process() else (lambda _: None))
+    ctx = prepare_context(request, log if is_main_process() else (lambda _: None), pack)
     if is_main_process():
         ctx.manifest.update(threads=threads)
     ctx.fingerprints = stage_fingerprints(ctx)

@@ -127,7 +127,12 @@ def _served_teachers(export_dir: Path, deploy: dict, cascade: Cascade | None) ->
 
 class Predictor:
     """The exported classifier, its data contract, its decision policy and its cascade (student → teacher ensemble
-    → person, with conformal label sets and the scope check)."""
+    → person, with conformal label sets and the scope check).
+
+    >>> predictor = Predictor.load("runs/medical_triage/export")  # doctest: +SKIP
+    >>> predictor.predict({"complaint": "crushing chest pain", "age": 71, "spo2": 89}).decision  # doctest: +SKIP
+    'emergent'
+    """
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """Where each file of a run folder lives: one name per file, so that a stage writing it and the modules reading it
 can never disagree on a spelling.
 
-    manifest.json
+    manifest.json   input.parquet (the labeled rows, when a run from Python was given a DataFrame)
     data/       {train,validation,test}.parquet  validation_report.json  input_contract.json
     teachers/   <name>/ (probs.npz, fitted.json, the fitted teacher)  ensemble[_<method>]/probs.npz  summary.json
                 cache.sqlite
@@ -39,6 +39,11 @@ class RunLayout:
     @property
     def manifest(self) -> Path:
         return self.root / MANIFEST_FILE
+
+    @property
+    def input_frame(self) -> Path:
+        """The labeled rows a run from Python was given as a DataFrame, stored for the data stage to read."""
+        return self.root / "input.parquet"
 
     # ------------------------------------------------------------------------------------------------ data
     @property
