@@ -43,7 +43,7 @@ from toolkit.manifest import Manifest, environment_versions, machine_summary, no
 from toolkit.metrics import stage as evaluate_stage
 from toolkit.metrics.report import write_metrics, write_report
 from toolkit.packs import Pack
-from toolkit.run_context import Log, RunContext, Stage, open_run
+from toolkit.run_context import Log, RunContext, Stage, always, open_run
 from toolkit.run_request import RunRequest, RunResult, request_pack, resolve_data_path
 from toolkit.safe_io import RunLock
 from toolkit.teachers import stage as teachers_stage
@@ -237,9 +237,7 @@ def _compress_only(
         )
     ctx = open_run(run_dir, overrides, log, pack)
     # asked for by name: it runs even where the run's config turned the stage off
-    compress = replace(
-        compress_stage.STAGE, run=partial(compress_stage.run, remeasure=remeasure), enabled=lambda config: True
-    )
+    compress = replace(compress_stage.STAGE, run=partial(compress_stage.run, remeasure=remeasure), enabled=always)
     ctx.fingerprints = stage_fingerprints(ctx, [compress], upstream={"distill": stages["distill"]["fingerprint"]})
     run_stages(ctx, [compress], force=remeasure)
     return ctx.layout.export

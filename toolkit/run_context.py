@@ -44,6 +44,11 @@ class RunContext:
         return RunLayout(self.run_dir)
 
 
+def always(config: PackConfig) -> bool:
+    """A stage no config key turns off."""
+    return True
+
+
 @dataclass(frozen=True)
 class Stage:
     """One step of a run, as the driver (toolkit/pipeline.py) sees it.
@@ -59,7 +64,7 @@ class Stage:
     name: str
     fingerprint: Callable[[RunContext, dict[str, str]], str]
     run: Callable[[RunContext], dict]
-    enabled: Callable[[PackConfig], bool] = lambda config: True  # noqa: E731 - a stage the config can turn off
+    enabled: Callable[[PackConfig], bool] = always  # whether the config lets the stage run
     main_process_only: bool = False  # under accelerate / torchrun the others wait (data and evaluation run once)
     after: Callable[[RunContext], None] | None = None  # runs whether the stage ran or was reused
 
