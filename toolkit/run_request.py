@@ -55,6 +55,9 @@ class RunResult:
     metrics: dict | None  # None until the evaluate stage has run
 
 
+PACK_HOOKS = ("synthetic", "rules", "metrics")  # the hooks a pack may declare: code files of its folder
+
+
 def request_pack(request: RunRequest) -> Pack:
     """The pack the request names. A `PackConfig` is validated again (a `model_copy(update=...)` skips the checks)
     and takes its hooks from the installed pack of its name; without one, it may declare no hooks."""
@@ -67,9 +70,10 @@ def request_pack(request: RunRequest) -> Pack:
     installed = any((folder / config.name / "pack.yaml").is_file() for folder in pack_search_path())
     if installed:
         return Pack(root=find_pack_dir(config.name).resolve(), config=config)
-    if config.hooks:
+    declared = [name for name in PACK_HOOKS if name in config.hooks]
+    if declared:
         raise ConfigError(
-            f"RunRequest.domain: the PackConfig {config.name!r} declares hooks ({', '.join(sorted(config.hooks))}), "
+            f"RunRequest.domain: the PackConfig {config.name!r} declares hooks ({', '.join(declared)}), "
             f"and no installed pack {config.name!r} holds their files",
             hint="give the Pack instead: RunRequest(domain=dataclasses.replace(load_pack(folder), config=config))",
         )
