@@ -40,8 +40,9 @@ from transformers import (
     TrainingArguments,
 )
 
+from toolkit.data.splits import Split
 from toolkit.distill.batches import EncodedExamples, PaddingCollator
-from toolkit.distill.fit import FitSettings, Split, fit_classifier
+from toolkit.distill.fit import FitSettings, fit_classifier
 from toolkit.distributed import is_main_process, process_share
 from toolkit.transformer_models import load_tokenizer, predict_logits, resolve_model
 

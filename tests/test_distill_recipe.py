@@ -16,11 +16,12 @@ import pytest
 import torch
 
 from toolkit.config import LoraSpec, StudentSpec
-from toolkit.distill.fit import FitSettings, Split, fit_classifier
-from toolkit.distill.student import build_student, encoder_layers, keep_layers, lora_target_modules
+from toolkit.data.splits import Split
+from toolkit.distill.fit import FitSettings, fit_classifier
+from toolkit.distill.student import build_student, keep_layers, lora_target_modules
 from toolkit.errors import ConfigError
 from toolkit.pipeline import RunRequest, run
-from toolkit.transformer_models import load_classifier, load_tokenizer
+from toolkit.transformer_models import encoder_layers, load_classifier, load_tokenizer
 
 from .conftest import REPO_ROOT, make_bert, tiny_overrides
 

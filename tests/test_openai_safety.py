@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.config import TeacherSpec
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.openai_api import SpendCounter, TeacherAPIError, build_opener, retry_delay

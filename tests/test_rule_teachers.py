@@ -8,8 +8,8 @@ import pytest
 
 from toolkit.config import TeacherSpec
 from toolkit.data.rendering import render_frame
+from toolkit.data.splits import Split
 from toolkit.data.validation import load_and_validate
-from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
 from toolkit.metrics.classification import classification_metrics
 from toolkit.packs import load_pack

@@ -1,5 +1,6 @@
 """Each config key re-runs exactly the stages that read it: a key missing from a stage's fingerprint would let a
-changed config reuse stale outputs (as `critical_label` once did for the checkpoint distill selects)."""
+changed config reuse stale outputs (as `critical_label` once did for the checkpoint distill selects). The flips go
+through the driver: a run folder whose every stage finished under the base config is asked what it would re-run."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.compress import stage as compress_stage
 from toolkit.config import PackConfig
 from toolkit.packs import load_pack
-from toolkit.pipeline import STAGES, RunRequest, _stage_fingerprints, prepare_context
+from toolkit.pipeline import STAGE_NAMES, STAGES, RunRequest, prepare_context, stage_action, stage_fingerprints
+from toolkit.run_context import RunContext, open_run
 
 TRIAGE_DATA = Path("data_templates/medical_triage/example_labeled.csv")
 
 # What re-runs when the first stage that reads a key does: the stages after it hold its fingerprint. Evaluate and
 # compress both follow distill and neither follows the other; "policy" keys are read by both.
 RERUNS = {
-    "data": set(STAGES),
+    "data": set(STAGE_NAMES),
     "teachers": {"teachers", "filter", "distill", "evaluate", "compress"},
     "filter": {"filter", "distill", "evaluate", "compress"},
     "distill": {"distill", "evaluate", "compress"},
@@ -72,9 +75,27 @@ NOT_READ_BY_STAGES = {
 }
 
 
-def _fingerprints(tmp_path: Path, overrides: dict, fast: bool = False) -> dict[str, str]:
-    request = RunRequest(domain="medical_triage", data=TRIAGE_DATA, out=tmp_path, fast=fast, overrides=overrides)
-    return _stage_fingerprints(prepare_context(request, log=lambda _: None))
+def _context(run_dir: Path, overrides: dict, fast: bool = False) -> RunContext:
+    request = RunRequest(domain="medical_triage", data=TRIAGE_DATA, out=run_dir, fast=fast, overrides=overrides)
+    ctx = prepare_context(request, log=lambda _: None)
+    ctx.fingerprints = stage_fingerprints(ctx)
+    return ctx
+
+
+def _fingerprints(run_dir: Path, overrides: dict, fast: bool = False) -> dict[str, str]:
+    return _context(run_dir, overrides, fast).fingerprints
+
+
+def _finished(run_dir: Path, overrides: dict) -> None:
+    """A run folder whose manifest records every stage as finished under `overrides` (no stage actually runs)."""
+    ctx = _context(run_dir, overrides)
+    for name in STAGE_NAMES:
+        ctx.manifest.record_stage(name, ctx.fingerprints[name], seconds=0.0)
+
+
+def _would_run(run_dir: Path, overrides: dict) -> set[str]:
+    ctx = _context(run_dir, overrides)
+    return {stage.name for stage in STAGES if stage_action(ctx, stage) == "run"}
 
 
 # triage-rate targets need ordinal labels: the `ordinal` flip starts from a base without them
@@ -90,18 +111,43 @@ def test_every_config_section_is_assigned_to_the_stages_that_read_it() -> None:
 def test_flipping_a_key_reruns_exactly_the_stages_that_read_it(tmp_path: Path, key: str) -> None:
     value, readers = FLIPS[key]
     start = NO_TRIAGE_RATES if key == "ordinal" else {}
-    base = _fingerprints(tmp_path / "base", start)
-    flipped = _fingerprints(tmp_path / "flipped", {**start, key: value})
-    changed = {stage for stage in STAGES if base[stage] != flipped[stage]}
-    assert changed == RERUNS[readers], f"{key}: re-runs {sorted(changed)}"
+    _finished(tmp_path, start)
+    assert _would_run(tmp_path, start) == set(), "an unchanged config re-runs nothing"
+    assert _would_run(tmp_path, {**start, key: value}) == RERUNS[readers], key
+
+
+def test_a_stage_the_config_turns_off_is_neither_run_nor_reused(tmp_path: Path) -> None:
+    _finished(tmp_path, {})
+    ctx = _context(tmp_path, {"filter.enabled": False, "compress.enabled": False})
+    actions = {stage.name: stage_action(ctx, stage) for stage in STAGES}
+    assert actions == {
+        "data": "reuse",
+        "teachers": "reuse",
+        "filter": "off",
+        "distill": "run",  # it no longer trains on the filter's samples
+        "evaluate": "run",
+        "compress": "off",
+    }
+
+
+def test_compress_alone_keys_the_stage_as_the_full_run_does(tmp_path: Path) -> None:
+    """`compress_run` reads distill's key from the manifest: right after a run it finds nothing to redo."""
+    _finished(tmp_path, {})
+    ctx = open_run(tmp_path, log=lambda _: None)
+    upstream = {"distill": ctx.manifest.data["stages"]["distill"]["fingerprint"]}
+    ctx.fingerprints = stage_fingerprints(ctx, [compress_stage.STAGE], upstream)
+    assert stage_action(ctx, compress_stage.STAGE) == "reuse"
+    budget = open_run(tmp_path, {"compress.prune.budget": 0.25}, log=lambda _: None)
+    budget.fingerprints = stage_fingerprints(budget, [compress_stage.STAGE], upstream)
+    assert stage_action(budget, compress_stage.STAGE) == "run"
 
 
 def test_fast_reductions_reach_the_stages_they_shorten(tmp_path: Path) -> None:
     base = _fingerprints(tmp_path / "base", {}, fast=True)
     fewer_epochs = _fingerprints(tmp_path / "epochs", {"fast.student_epochs": 1.0}, fast=True)
-    assert {s for s in STAGES if base[s] != fewer_epochs[s]} == {"distill", "evaluate", "compress"}
+    assert {s for s in STAGE_NAMES if base[s] != fewer_epochs[s]} == {"distill", "evaluate", "compress"}
     fewer_rows = _fingerprints(tmp_path / "rows", {"fast.max_train_rows": 100}, fast=True)
-    assert {s for s in STAGES if base[s] != fewer_rows[s]} == set(STAGES)
+    assert {s for s in STAGE_NAMES if base[s] != fewer_rows[s]} == set(STAGE_NAMES)
 
 
 def test_the_triage_pack_feeds_filter_samples_to_distill() -> None:

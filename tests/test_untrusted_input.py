@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 from toolkit.cli import app
 from toolkit.config import TeacherSpec
 from toolkit.data.loading import read_table
+from toolkit.data.splits import Split
 from toolkit.data.validation import check_truncation, validate_frame
-from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError, UserInputError
 from toolkit.manifest import Manifest
 from toolkit.notebooks import REQUEST_FILE, resume
@@ -430,7 +430,7 @@ def test_an_interrupted_rerun_does_not_leave_a_done_mark(tmp_path: Path, monkeyp
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("toolkit.pipeline.split_frame", killed)
+    monkeypatch.setattr("toolkit.data.stage.split_frame", killed)
     with pytest.raises(KeyboardInterrupt):
         run(changed, log=lines.append, until="data")
     monkeypatch.undo()

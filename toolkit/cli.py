@@ -16,6 +16,7 @@ from rich.table import Table
 from toolkit import __version__
 from toolkit.data.column_map import input_map_overrides
 from toolkit.errors import UserInputError
+from toolkit.run_layout import RunLayout
 from toolkit.safe_io import atomic_path, atomic_write_text, refuse_overwrite
 
 app = typer.Typer(
@@ -136,9 +137,9 @@ def run(
         console.print(f"stages: {shares}")
     if result.metrics is not None:
         console.print(f"report:  {result.report_path}")
-        console.print(f"metrics: {result.run_dir / 'report' / 'metrics.json'}")
-    if (result.run_dir / "export" / "compression.md").is_file():
-        console.print(f"export:  {result.run_dir / 'export'} (compression.md, deploy.json)")
+        console.print(f"metrics: {RunLayout(result.run_dir).metrics}")
+    if RunLayout(result.run_dir).compression_report.is_file():
+        console.print(f"export:  {RunLayout(result.run_dir).export} (compression.md, deploy.json)")
 
 
 @app.command()

@@ -508,7 +508,12 @@ class HooksSpec(StrictModel):
 
 
 class PackConfig(StrictModel):
-    """Everything a domain pack declares; `domains/<pack>/pack.yaml` is validated into this."""
+    """Everything a domain pack declares; `domains/<pack>/pack.yaml` is validated into this. A changed copy runs
+    from Python as it is (`RunRequest` validates it again):
+
+    >>> config = load_pack("medical_triage").config  # doctest: +SKIP
+    >>> run(RunRequest(domain=config.model_copy(update={"description": "ED triage"}), fast=True))  # doctest: +SKIP
+    """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""

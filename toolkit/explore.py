@@ -28,27 +28,27 @@ from toolkit.metrics.plots import plot_risk_coverage as risk_coverage_figure  # 
 from toolkit.metrics.plots import report_figures, risk_coverage_models  # noqa: E402
 from toolkit.metrics.report import bound_text, domain_table, interval_text  # noqa: E402
 from toolkit.packs import load_pack  # noqa: E402
+from toolkit.run_layout import RunLayout  # noqa: E402
 
 
-def _read(run_dir: str | Path, *parts: str, stage: str) -> Path:
-    path = Path(run_dir).joinpath(*parts)
+def _read(path: Path, stage: str) -> Path:
     if not path.exists():
         raise ConfigError(f"{path}: not found; run the {stage} stage first (run(..., until={stage!r}))")
     return path
 
 
-def _json(run_dir: str | Path, *parts: str, stage: str) -> dict:
-    return json.loads(_read(run_dir, *parts, stage=stage).read_text(encoding="utf-8"))
+def _json(path: Path, stage: str) -> dict:
+    return json.loads(_read(path, stage=stage).read_text(encoding="utf-8"))
 
 
 def run_config(run_dir: str | Path) -> PackConfig:
     """The config the run used (the pack's, with the run's overrides and `--fast` reductions applied)."""
-    return validate_pack_config(_json(run_dir, "manifest.json", stage="data")["config"], f"{run_dir} manifest")
+    return validate_pack_config(_json(RunLayout(Path(run_dir)).manifest, stage="data")["config"], f"{run_dir} manifest")
 
 
 def source_file(run_dir: str | Path) -> Path:
     """The labeled file the run read."""
-    return Path(_json(run_dir, "manifest.json", stage="data")["data"])
+    return Path(_json(RunLayout(Path(run_dir)).manifest, stage="data")["data"])
 
 
 # ------------------------------------------------------------------------------------------------------- data
@@ -81,13 +81,13 @@ def data_contract(pack: str) -> pd.DataFrame:
 
 def splits(run_dir: str | Path) -> dict[str, pd.DataFrame]:
     """The canonical rows of each split: id, text, label, fields, the rendered `input`."""
-    return {name: pd.read_parquet(_read(run_dir, "data", f"{name}.parquet", stage="data")) for name in SPLITS}
+    return {name: pd.read_parquet(_read(RunLayout(Path(run_dir)).split(name), stage="data")) for name in SPLITS}
 
 
 def class_balance(run_dir: str | Path) -> pd.DataFrame:
     """Rows per label (in the pack's order) and split, with each label's share of the whole."""
     parts = splits(run_dir)
-    labels = _json(run_dir, "manifest.json", stage="data")["config"]["labels"]
+    labels = _json(RunLayout(Path(run_dir)).manifest, stage="data")["config"]["labels"]
     order = [label["name"] for label in labels]
     table = pd.DataFrame({name: part["label"].value_counts() for name, part in parts.items()}).reindex(order)
     table = table.fillna(0).astype(int)
@@ -97,7 +97,7 @@ def class_balance(run_dir: str | Path) -> pd.DataFrame:
 
 def validation_issues(run_dir: str | Path) -> pd.DataFrame:
     """What validation found in the user's file: errors, warnings and dropped rows with row and column."""
-    report = _json(run_dir, "data", "validation_report.json", stage="data")
+    report = _json(RunLayout(Path(run_dir)).validation_report, stage="data")
     return pd.DataFrame(report["issues"], columns=["severity", "message", "row", "column"])
 
 
@@ -121,7 +121,7 @@ def plot_data(run_dir: str | Path) -> Figure:
 
 def teacher_table(run_dir: str | Path) -> pd.DataFrame:
     """Each teacher and ensemble: kind, validation macro F1, labeling speed and cache use, ensemble weights."""
-    summary = _json(run_dir, "teachers", "summary.json", stage="teachers")
+    summary = _json(RunLayout(Path(run_dir)).teacher_summary, stage="teachers")
     rows = []
     for name, entry in summary.items():
         if not isinstance(entry, dict):
@@ -143,7 +143,7 @@ def teacher_table(run_dir: str | Path) -> pd.DataFrame:
 def plot_teachers(run_dir: str | Path) -> Figure:
     """Validation macro F1 of every teacher and ensemble; the student learns from the highlighted one."""
     table = teacher_table(run_dir)
-    chosen = _json(run_dir, "teachers", "summary.json", stage="teachers")["student_learns_from"]
+    chosen = _json(RunLayout(Path(run_dir)).teacher_summary, stage="teachers")["student_learns_from"]
     figure, axis = plt.subplots(figsize=(8, 3.2))
     colors = ["#d62728" if name == chosen else "#1f77b4" for name in table.index]
     axis.bar(table.index, table["validation macro F1"], color=colors)
@@ -160,31 +160,31 @@ def plot_teachers(run_dir: str | Path) -> Figure:
 
 def filter_summary(run_dir: str | Path) -> dict:
     """The filter stage's summary: reward model accuracy, PPO reward curve, candidates kept and rejected."""
-    return _json(run_dir, "filter", "summary.json", stage="filter")
+    return _json(RunLayout(Path(run_dir)).filter_summary, stage="filter")
 
 
 def kept_samples(run_dir: str | Path, top: int = 10) -> pd.DataFrame:
     """The kept candidates with the highest reward: source, the ensemble's label and confidence, the text."""
-    kept = pd.read_parquet(_read(run_dir, "filter", "kept.parquet", stage="filter"))
+    kept = pd.read_parquet(_read(RunLayout(Path(run_dir)).kept, stage="filter"))
     columns = [c for c in ("source", "label", "reward", "confidence", "input") if c in kept.columns]
     return kept.sort_values("reward", ascending=False)[columns].head(top).reset_index(drop=True)
 
 
 def rejected_reasons(run_dir: str | Path) -> pd.Series:
     """How many candidates were rejected for each reason (leakage, copies, below the batch's cut, ...)."""
-    rejected = pd.read_parquet(_read(run_dir, "filter", "rejected.parquet", stage="filter"))
+    rejected = pd.read_parquet(_read(RunLayout(Path(run_dir)).rejected, stage="filter"))
     return rejected["reason"].str.split(":").str[0].value_counts()  # "below this batch's cut: reward 0.38 < 0.78"
 
 
 def label_issues(run_dir: str | Path, top: int = 10) -> pd.DataFrame:
     """Rows whose gold label the teachers confidently contradict, most confident first (for a person to review)."""
-    issues = pd.read_csv(_read(run_dir, "filter", "label_issues.csv", stage="filter"))
+    issues = pd.read_csv(_read(RunLayout(Path(run_dir)).label_issues, stage="filter"))
     return issues.sort_values("margin", ascending=False).head(top).reset_index(drop=True)
 
 
 def plot_filter(run_dir: str | Path) -> Figure:
     """The generator's mean reward over PPO updates, and why candidates were rejected."""
-    log = _json(run_dir, "filter", "ppo_log.json", stage="filter")
+    log = _json(RunLayout(Path(run_dir)).ppo_log, stage="filter")
     reasons = rejected_reasons(run_dir)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     steps = log["steps"]
@@ -203,8 +203,8 @@ def plot_filter(run_dir: str | Path) -> Figure:
 
 def plot_training(run_dir: str | Path) -> Figure:
     """The student's training loss and validation figures per epoch, and the temperature / alpha schedule."""
-    history = _json(run_dir, "student", "history.json", stage="distill")
-    schedule = _json(run_dir, "student", "schedule.json", stage="distill")
+    history = _json(RunLayout(Path(run_dir)).student_history, stage="distill")
+    schedule = _json(RunLayout(Path(run_dir)).student_schedule, stage="distill")
     figure, (loss_axis, metric_axis, schedule_axis) = plt.subplots(1, 3, figsize=(13, 3.5))
     train = [h for h in history if "loss" in h]
     evals = [h for h in history if "eval_macro_f1" in h]
@@ -236,7 +236,7 @@ def plot_training(run_dir: str | Path) -> Figure:
 def recipe_selection(run_dir: str | Path) -> pd.DataFrame:
     """Every candidate recipe of the distill stage with its validation figures and wall time; `chosen` marks the
     deployed one (the best on validation; test never chooses)."""
-    selection = _json(run_dir, "student", "selection.json", stage="distill")
+    selection = _json(RunLayout(Path(run_dir)).selection, stage="distill")
     rows = {}
     for c in selection["candidates"]:
         rows[c["name"]] = {
@@ -254,7 +254,7 @@ def recipe_selection(run_dir: str | Path) -> pd.DataFrame:
 
 def metrics(run_dir: str | Path) -> dict:
     """`report/metrics.json` (schema: toolkit/metrics/report.py `SCHEMA`)."""
-    return _json(run_dir, "report", "metrics.json", stage="evaluate")
+    return _json(RunLayout(Path(run_dir)).metrics, stage="evaluate")
 
 
 def models_table(run_dir: str | Path) -> pd.DataFrame:
@@ -321,8 +321,8 @@ def evaluation_figures(run_dir: str | Path) -> list[tuple[Figure, str]]:
     """The report's plots (the same as in report.html) with their captions."""
     payload = metrics(run_dir)
     index = {label: k for k, label in enumerate(payload["labels"])}
-    y_test = pd.read_parquet(_read(run_dir, "data", "test.parquet", stage="data"))["label"].map(index).to_numpy()
-    with np.load(_read(run_dir, "student", "probs.npz", stage="distill")) as stored:
+    y_test = pd.read_parquet(_read(RunLayout(Path(run_dir)).split("test"), stage="data"))["label"].map(index).to_numpy()
+    with np.load(_read(RunLayout(Path(run_dir)).student_probs, stage="distill")) as stored:
         probs = stored["test"]
     return report_figures(payload, y_test, probs)
 
@@ -379,7 +379,7 @@ def plot_risk_coverage(run_dir: str | Path) -> Figure:
 
 def compression_table(run_dir: str | Path) -> pd.DataFrame:
     """Every exported variant (and the teacher ensemble): size, test quality, CPU latency, which one is deployed."""
-    payload = _json(run_dir, "export", "metrics.json", stage="compress")
+    payload = _json(RunLayout(Path(run_dir)).export_metrics, stage="compress")
     critical = payload.get("critical_label")
     rows = {}
     ensemble = payload.get("teacher_ensemble")

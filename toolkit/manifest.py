@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from toolkit.distributed import is_main_process
 from toolkit.safe_io import atomic_write_json, atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
@@ -124,8 +125,6 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
-        from toolkit.distributed import is_main_process
-
         if not is_main_process():  # one writer under accelerate / torchrun
             return
         atomic_write_json(self.path, self.data)

@@ -132,7 +132,11 @@ def find_pack_dir(name: str) -> Path:
 
 
 def load_pack(name_or_dir: str | Path) -> Pack:
-    """Load a pack by name (searched on the pack path) or by its folder (a path: `./my_pack`, `domains/x`)."""
+    """Load a pack by name (searched on the pack path) or by its folder (a path: `./my_pack`, `domains/x`).
+
+    >>> load_pack("medical_triage").config.label_names
+    ['non_urgent', 'urgent', 'emergent']
+    """
     candidate = Path(name_or_dir)
     # a bare name is always searched for, so that a folder of that name in the working directory cannot stand in
     is_name = isinstance(name_or_dir, str) and PACK_NAME.fullmatch(name_or_dir) is not None

@@ -32,15 +32,14 @@ from toolkit.data.rendering import render_row
 from toolkit.data.validation import ValidationReport, check_field, check_texts
 from toolkit.decision.cascade import Cascade
 from toolkit.decision.confidence import NEEDS_TEACHERS
-from toolkit.decision.from_run import SCOPE_FILE
 from toolkit.decision.labels import severe_argmax
 from toolkit.decision.scope import ScopeModel
 from toolkit.decision.serving import CascadeModels, CombineFn, TeachersFn, run_cascade
 from toolkit.errors import ConfigError, DataError
 from toolkit.manifest import file_digest
+from toolkit.run_layout import DEPLOY_FILE, SCOPE_FILE, RunLayout
 from toolkit.safe_io import atomic_write_json, refuse_overwrite
 
-DEPLOY_FILE = "deploy.json"
 INPUT_FORMATS = (".csv", ".jsonl")
 MAX_ERRORS_KEPT = 20  # in the summary; every malformed row's message is in the output's `error` column
 
@@ -75,7 +74,7 @@ class PredictSummary:
 def _deploy_file(path: Path) -> tuple[Path, str | None]:
     """deploy.json for an export folder, a run folder, or one variant folder inside an export folder."""
     path = Path(path)
-    for folder, variant in ((path, None), (path / "export", None), (path.parent, path.name)):
+    for folder, variant in ((path, None), (RunLayout(path).export, None), (path.parent, path.name)):
         if (folder / DEPLOY_FILE).is_file():
             return folder / DEPLOY_FILE, variant
     raise ConfigError(
@@ -99,7 +98,8 @@ class Rendered:
 def _run_folder(export_dir: Path, deploy: dict) -> Path | None:
     """The run an export came from: the folder around it, or the one deploy.json names, if it is still there."""
     for folder in (export_dir.parent, Path(deploy.get("run", ""))):
-        if (folder / "manifest.json").is_file() and (folder / "teachers").is_dir():
+        layout = RunLayout(folder)
+        if layout.manifest.is_file() and layout.teachers.is_dir():
             return folder
     return None
 
@@ -127,7 +127,12 @@ def _served_teachers(export_dir: Path, deploy: dict, cascade: Cascade | None) ->
 
 class Predictor:
     """The exported classifier, its data contract, its decision policy and its cascade (student → teacher ensemble
-    → person, with conformal label sets and the scope check)."""
+    → person, with conformal label sets and the scope check).
+
+    >>> predictor = Predictor.load("runs/medical_triage/export")  # doctest: +SKIP
+    >>> predictor.predict({"complaint": "crushing chest pain", "age": 71, "spo2": 89}).decision  # doctest: +SKIP
+    'emergent'
+    """
 
     def __init__(
         self,

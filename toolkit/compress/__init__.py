@@ -7,4 +7,9 @@ ONNX export with ONNX Runtime INT8 / INT4, CPU latency, and the choice of the de
     latency.py   p50 / p95 at batch 1 and throughput in batches, on real texts
     report.py    the choice, export/compression.md and compression.png
     stage.py     the stage: builds, evaluates, times and writes export/
+
+Importing the package registers the loader of pruned models with toolkit.transformer_models, so that
+`load_classifier` loads a pruned variant folder wherever it is given one.
 """
+
+from toolkit.compress import heads as _heads  # noqa: F401 - registers `load_if_pruned`

@@ -23,8 +23,8 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedTokenizerBase
 from transformers.pytorch_utils import prune_linear_layer
 
-from toolkit.distill.student import encoder_layers
 from toolkit.errors import ConfigError
+from toolkit.transformer_models import encoder_layers, register_folder_loader
 
 PRUNED_KEY = "pruned_attention_heads"  # config.json: {"layer index": [original head indices removed]}
 
@@ -217,3 +217,9 @@ def load_pruned(folder: Path) -> torch.nn.Module:
     model = pruned_architecture(Path(folder))
     model.load_state_dict(load_file(Path(folder) / "model.safetensors"))
     return model.eval()
+
+
+@register_folder_loader
+def load_if_pruned(folder: Path) -> torch.nn.Module | None:
+    """The pruned model saved in `folder`, or None when it was never pruned (then `from_pretrained` loads it)."""
+    return load_pruned(folder) if pruned_heads(folder) else None

@@ -32,18 +32,19 @@ from toolkit.compress.report import choose_variant, write_compression_report
 from toolkit.compress.runtime import TEACHER_VARIANT_FILE, folder_size, load_variant, softmax
 from toolkit.compress.variants import COMPRESSION_VARIANTS, VariantJob, register_variant, variant_plan
 from toolkit.config import API_TEACHER_KINDS, CompressSpec
-from toolkit.data.splits import SPLITS
+from toolkit.data.splits import SPLITS, Split
 from toolkit.decision.cascade import Cascade
 from toolkit.decision.evaluation import evaluate_cascade
-from toolkit.decision.from_run import SCOPE_FILE, cascade_latency, deferral_inputs, ensemble_servable, load_scope
-from toolkit.distill.fit import FitSettings, Split, fit_classifier
+from toolkit.decision.from_run import cascade_latency, deferral_inputs, ensemble_servable, load_scope
+from toolkit.distill.fit import FitSettings, fit_classifier
 from toolkit.distill.recipe import validation_value
 from toolkit.distill.selection import shipped_teacher
 from toolkit.distill.student import build_student
 from toolkit.manifest import Progress, cpu_name, now
+from toolkit.manifest import fingerprint as hash_parts
 from toolkit.metrics.evaluation import evaluate_model
 from toolkit.metrics.report import METRICS_SCHEMA_VERSION
-from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers
+from toolkit.run_context import RunContext, Stage, ensemble_rule, hook_digest, load_probs, load_split, restore_teachers
 from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
 
@@ -59,10 +60,10 @@ def _save(model: torch.nn.Module, tokenizer, folder: Path) -> None:
 def merge_student(ctx: RunContext, tokenizer, texts: list[str]) -> tuple[torch.nn.Module, dict]:
     """The adapter loaded onto its base and merged; the logits before and after merging must agree."""
     labels, spec = ctx.labels, ctx.config.student
-    adapter = ctx.path("student", "adapter")
+    adapter = ctx.layout.student_adapter
     if not (adapter / "adapter_config.json").is_file():  # full fine-tuning: nothing to merge
-        return load_classifier(str(ctx.path("student", "merged")), labels), {"merged": False}
-    base_dir = ctx.path("student", "adapter_base")
+        return load_classifier(str(ctx.layout.student_merged), labels), {"merged": False}
+    base_dir = ctx.layout.student_adapter_base
     base = (
         load_classifier(str(base_dir), labels)
         if base_dir.is_dir()
@@ -130,9 +131,9 @@ def recover(ctx: RunContext, model: torch.nn.Module, tokenizer, splits: dict[str
     """A short distillation of the pruned model on the training split (gold labels + the ensemble's soft labels,
     the recipe's temperature and α), every weight trainable: the remaining heads take over the removed ones' work."""
     recipe, spec = ctx.config.distill, ctx.config.compress.prune
-    soft = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
+    soft = load_probs(ctx.layout.ensemble_probs)
     train, validation = splits["train"], splits["validation"]
-    work_dir = ctx.path("export", "recovery")
+    work_dir = ctx.layout.recovery
     settings = FitSettings(
         epochs=spec.recovery_epochs,
         learning_rate=spec.recovery_learning_rate,
@@ -212,10 +213,10 @@ def build_onnx_int4(job: VariantJob) -> dict:
 
 def ship_teacher(ctx: RunContext, name: str) -> dict:
     """The scikit-learn teacher that won the recipe selection, copied as the one variant with its config entry."""
-    folder = ctx.path("export")
+    folder = ctx.layout.export
     shutil.rmtree(folder / name, ignore_errors=True)
-    shutil.copytree(ctx.path("teachers", name), folder / name, ignore=shutil.ignore_patterns("probs.npz", "*.json"))
-    shutil.copy2(ctx.path("teachers", name, "teacher.json"), folder / name / "teacher.json")
+    shutil.copytree(ctx.layout.teacher(name), folder / name, ignore=shutil.ignore_patterns("probs.npz", "*.json"))
+    shutil.copy2(ctx.layout.teacher(name) / "teacher.json", folder / name / "teacher.json")
     spec = next(t for t in ctx.config.teachers if t.name == name)
     stored = {
         "teacher": spec.model_dump(mode="json"),
@@ -251,18 +252,39 @@ def ensemble_predictor(ctx: RunContext, test: Split):
     return predict
 
 
+def fingerprint(ctx: RunContext, upstream: dict[str, str]) -> str:
+    """The compress stage's inputs: the student, how to compress and measure it, and what the choice is held to."""
+    config = ctx.config
+    return hash_parts(
+        "compress",
+        upstream["distill"],
+        config.compress.model_dump(mode="json"),
+        [t.model_dump(mode="json") for t in config.targets],
+        config.deferral.model_dump(mode="json"),
+        config.distill.primary_metric,
+        [config.ordinal, config.critical_label, config.cost_matrix],  # the decision policy and cascade read them
+        hook_digest(ctx, "metrics"),
+        METRICS_SCHEMA_VERSION,
+    )
+
+
+def run(ctx: RunContext, remeasure: bool = False) -> dict:
+    """The stage as the driver runs it, under the key `fingerprint` gave."""
+    return run_compress(ctx, ctx.fingerprints["compress"], remeasure)
+
+
 def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = False) -> dict:
     """Stage 6; see the module docstring for what it writes. `remeasure` keeps the built variants and measures
     them again (e.g. on the machine that will serve them)."""
-    folder = ctx.path("export")
+    folder = ctx.layout.export
     folder.mkdir(parents=True, exist_ok=True)
-    progress = Progress(folder / "progress.json", stage_fingerprint)
+    progress = Progress(ctx.layout.export_progress, stage_fingerprint)
     if remeasure:
         progress.forget(lambda step: step.startswith(("measure:", "latency:")))
     spec, config, labels = ctx.config.compress, ctx.config, ctx.labels
     threads = set_threads(spec.latency.threads)
     splits = {name: load_split(ctx, name) for name in SPLITS}
-    tokenizer = load_tokenizer(str(ctx.path("student", "merged")))
+    tokenizer = load_tokenizer(str(ctx.layout.student_merged))
     max_length = config.student.max_length
     plan = variant_plan(config, shipped_teacher(ctx.run_dir))
     for name, _, source in plan:
@@ -278,14 +300,14 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         key = "latency:teacher_ensemble"
         if not progress.done(key):
             ctx.log("compress: timing the teacher ensemble")
-            sizes = sum(folder_size(ctx.path("teachers", t.name)) for t in config.teachers)
+            sizes = sum(folder_size(ctx.layout.teacher(t.name)) for t in config.teachers)
             # a reference to compare with, never deployed: a smaller sample, timed once (it was a third of compress)
             reference = timing.model_copy(update={"texts": min(timing.texts, ENSEMBLE_TIMED_TEXTS), "repeats": 1})
             latency = measure_latency(ensemble, len(test.texts), reference)
             progress.record(key, {"latency": latency, "size_bytes": sizes})
     for name, role, _ in plan:
         key = f"measure:{name}"
-        probs_path = folder / "evaluation" / f"{name}.npz"
+        probs_path = ctx.layout.variant_probs(name)
         if not progress.done(key):
             ctx.log(f"compress: evaluating and timing {name}")
             classifier = load_variant(folder / name, labels, max_length, threads)
@@ -310,7 +332,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         scope = load_scope(ctx)
         inputs = deferral_inputs(ctx, scope)
         for name in models:
-            with np.load(folder / "evaluation" / f"{name}.npz") as stored:
+            with np.load(ctx.layout.variant_probs(name)) as stored:
                 probs = {split: stored[split] for split in ("validation", "test")}
             cascade, report = evaluate_cascade(inputs, probs)
             cascades[name] = cascade.to_dict()
@@ -320,7 +342,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
                 "test": {key: report["test"][key] for key in ("coverage", "answered", "figures", "intervals")},
                 "targets": report["targets"],
             }
-        atomic_write_text(folder / SCOPE_FILE, json.dumps(scope.to_dict()))
+        atomic_write_text(ctx.layout.export_scope, json.dumps(scope.to_dict()))
     chosen, reason = choose_variant(models, config)
     if config.deferral.enabled:
         key = f"latency:cascade:{chosen}"
@@ -351,7 +373,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         "chosen": chosen,
         "reason": reason,
     }
-    atomic_write_text(folder / "metrics.json", json.dumps(payload, indent=2, default=float))
+    atomic_write_text(ctx.layout.export_metrics, json.dumps(payload, indent=2, default=float))
     write_compression_report(folder, payload, config)
     deploy = {
         "variant": chosen,
@@ -362,7 +384,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         "run": str(ctx.run_dir),
         "created_at": now(),
     }
-    atomic_write_text(folder / "deploy.json", json.dumps(deploy, indent=2))
+    atomic_write_text(ctx.layout.deploy, json.dumps(deploy, indent=2))
     deployed = models[chosen]
     ctx.log(
         f"compress: chose {chosen} ({deployed['size_bytes'] / 1e6:.1f} MB, p50 {deployed['latency']['p50_ms']:.1f} ms, "
@@ -377,9 +399,4 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
     }
 
 
-def adapter_base_needed(model: torch.nn.Module, phases: list[str]) -> torch.nn.Module | None:
-    """The model under the final adapter when the recipe merged earlier phases into it (a `fine` phase): the
-    adapter alone cannot be put back on the pretrained model then."""
-    if isinstance(model, PeftModel) and "fine" in phases:
-        return copy.deepcopy(model).unload()
-    return None
+STAGE = Stage("compress", fingerprint, run, enabled=lambda config: config.compress.enabled, main_process_only=True)

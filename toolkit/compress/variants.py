@@ -39,11 +39,11 @@ class VariantJob:
     @property
     def folder(self) -> Path:
         """Where the variant is written: `export/<name>/`."""
-        return self.ctx.path("export", self.name)
+        return self.ctx.layout.export / self.name
 
     @property
     def source_folder(self) -> Path:
-        return self.ctx.path("export", self.source)
+        return self.ctx.layout.export / self.source
 
     @property
     def checks(self) -> list[str]:

@@ -210,9 +210,6 @@ def with_typed_fields(raw: pd.DataFrame, config: PackConfig, columns: list[str])
     )
 
 
-INPUT_CONTRACT = "input_contract.json"  # in data/: the columns, input map and rendering that `*=fields` fixed
-
-
 def input_contract(config: PackConfig) -> dict:
     return {key: getattr(config, key).model_dump(mode="json") for key in ("columns", "input_map", "render")}
 

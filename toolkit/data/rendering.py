@@ -1,4 +1,5 @@
-"""Render a row (free text + structured fields) into the model's input text.
+"""Render a row (free text + structured fields) into the model's input text, and a label into the prompt that
+conditions the reward model and the generator on it.
 
 Fields are rendered compactly and with meaning, e.g. `SpO2 88% (low)` rather than a column dump, so that a
 text model sees what a clinician or analyst would.
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from toolkit.config import FieldSpec, RenderSpec
+from toolkit.config import FieldSpec, PackConfig, RenderSpec
 
 DEFAULT_RENDER = RenderSpec()
 
@@ -97,3 +98,9 @@ def parse_fields(text: str, fields: Sequence[FieldSpec]) -> dict[str, object]:
             match = re.search(rf"\b{name} (-?[\d,]*\d(?:\.\d+)?)", lowered)
             values[field.name] = float(match.group(1).replace(",", "")) if match else None
     return values
+
+
+def label_prompt(config: PackConfig, label: str) -> str:
+    """The text that conditions the reward model and the generator on a label (the template's `prompt`)."""
+    description = next(spec.description for spec in config.labels if spec.name == label)
+    return f"A case labeled {label}: {description}"

@@ -1,6 +1,11 @@
-"""Stratified train / validation / test splits, optionally keeping groups (e.g. one patient) in one split."""
+"""Stratified train / validation / test splits, optionally keeping groups (e.g. one patient) in one split, and
+`Split`, one split as every model reads it (teachers, the student, the filter).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -10,6 +15,16 @@ from toolkit.config import SplitSpec
 from toolkit.errors import DataError
 
 SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split's rendered inputs and label indices; `rows` holds the structured fields for tabular teachers."""
+
+    texts: Sequence[str]
+    labels: Sequence[int]
+    teacher_probs: np.ndarray | None = None
+    rows: pd.DataFrame | None = None
 
 
 def min_rows_per_class(spec: SplitSpec) -> int:

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from toolkit.data.rendering import render_frame
-from toolkit.filtering.pairs import label_prompt
+from toolkit.data.rendering import label_prompt, render_frame
 from toolkit.packs import Pack
 
 UNLABELED_ROWS = 600

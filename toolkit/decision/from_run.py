@@ -19,7 +19,6 @@ from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_spli
 from toolkit.safe_io import atomic_write_text
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
 
-SCOPE_FILE = "scope.json"
 JUDGED = ("validation", "test")
 
 
@@ -36,11 +35,11 @@ def field_columns(frame: pd.DataFrame, config: PackConfig) -> pd.DataFrame | Non
 
 def fit_scope(ctx: RunContext) -> ScopeModel:
     """The scope model of the training split; also written to `report/scope.json` (plain JSON, no code)."""
-    train = pd.read_parquet(ctx.path("data", "train.parquet"))
+    train = pd.read_parquet(ctx.layout.split("train"))
     scope = ScopeModel.fit(
         train["text"].astype(str).tolist(), field_columns(train, ctx.config), ctx.config.deferral.scope
     )
-    path = ctx.path("report", SCOPE_FILE)
+    path = ctx.layout.scope
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(scope.to_dict()))
     return scope
@@ -48,12 +47,12 @@ def fit_scope(ctx: RunContext) -> ScopeModel:
 
 def load_scope(ctx: RunContext) -> ScopeModel:
     """The scope model the evaluate stage wrote (refitted when the file is missing)."""
-    path = ctx.path("report", SCOPE_FILE)
+    path = ctx.layout.scope
     return ScopeModel.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else fit_scope(ctx)
 
 
 def scope_reasons(ctx: RunContext, scope: ScopeModel, split: str) -> list[str | None]:
-    frame = pd.read_parquet(ctx.path("data", f"{split}.parquet"))
+    frame = pd.read_parquet(ctx.layout.split(split))
     return scope.reasons(frame["text"].astype(str).tolist(), field_columns(frame, ctx.config))
 
 
@@ -61,7 +60,7 @@ def deferral_inputs(ctx: RunContext, scope: ScopeModel, seed: int | None = None)
     """Labels, ensemble and teacher probabilities and out-of-scope rows of the validation and test splits."""
     config = ctx.config
     servable = ensemble_servable(config)
-    ensemble = load_probs(ctx.path("teachers", "ensemble", "probs.npz")) if servable else None
+    ensemble = load_probs(ctx.layout.ensemble_probs) if servable else None
     teachers = None
     if servable:
         stored = teacher_probs(ctx)
@@ -88,7 +87,7 @@ def deployed_function(ctx: RunContext) -> StudentFn:
     """The model the run deploys: its merged student, or the scikit-learn teacher that won the recipe selection."""
     shipped = shipped_teacher(ctx.run_dir)
     if shipped is None:
-        return student_function(ctx.path("student", "merged"), ctx.config)
+        return student_function(ctx.layout.student_merged, ctx.config)
     (teacher,) = restore_teachers(ctx, [shipped])
     return lambda inputs, fields=None: teacher.predict_proba(inputs, fields)
 
@@ -120,7 +119,7 @@ def cascade_report(
 
 def cascade_latency(ctx: RunContext, cascade: Cascade, scope: ScopeModel, student_fn: StudentFn | None = None) -> dict:
     """Milliseconds per test row, one at a time: the cascade, the student alone, the ensemble alone."""
-    test = pd.read_parquet(ctx.path("data", "test.parquet"))
+    test = pd.read_parquet(ctx.layout.split("test"))
     return time_cascade(
         cascade,
         cascade_models(ctx, student_fn),

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, recall_score
 from transformers import EarlyStoppingCallback, EvalPrediction, PreTrainedTokenizerBase, TrainerCallback, set_seed
@@ -22,6 +21,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from toolkit.config import ScheduleSpec
 from toolkit.data.scores import macro_f1
+from toolkit.data.splits import Split
 from toolkit.distill.batches import EncodedExamples, PaddingCollator
 from toolkit.distill.schedules import Schedule
 from toolkit.distill.trainer import DistillationArguments, DistillationTrainer, IntermediateTransfer
@@ -72,16 +72,6 @@ class FitSettings:
     primary_metric: str = "macro_f1"  # "macro_f1" | "critical_recall" | "accuracy"
     critical_index: int | None = None
     length_bucketing: bool | None = None  # group batches by length (LengthGroupedSampler); None: on a GPU only
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split's rendered inputs and label indices; `rows` holds the structured fields for tabular teachers."""
-
-    texts: Sequence[str]
-    labels: Sequence[int]
-    teacher_probs: np.ndarray | None = None
-    rows: pd.DataFrame | None = None
 
 
 def _bucketing(settings: FitSettings) -> bool:

@@ -20,7 +20,8 @@ from transformers import PreTrainedTokenizerBase
 
 from toolkit.config import LoraSpec, PackConfig, PhaseSpec
 from toolkit.data.scores import macro_f1
-from toolkit.distill.fit import FitSettings, Split, device_batch, fit_classifier
+from toolkit.data.splits import Split
+from toolkit.distill.fit import FitSettings, device_batch, fit_classifier
 from toolkit.distill.student import add_lora
 from toolkit.distill.trainer import IntermediateTransfer
 from toolkit.errors import ConfigError

@@ -24,9 +24,9 @@ from typing import Any
 
 from toolkit.config import PackConfig, apply_overrides
 from toolkit.distill.fit import capped_epochs
+from toolkit.run_layout import RunLayout
 
 SAMPLE_SOURCES = ("unlabeled pool", "generated")  # the `source` values of filter/kept.parquet
-SELECTION_FILE = "selection.json"  # in student/
 FINETUNE = "finetune"
 
 
@@ -57,7 +57,7 @@ class CandidateResult:
 
 def shipped_teacher(run_dir: Path) -> str | None:
     """The scikit-learn teacher a run deploys instead of a transformer (it won the selection), or None."""
-    path = Path(run_dir) / "student" / SELECTION_FILE
+    path = RunLayout(Path(run_dir)).selection
     return json.loads(path.read_text(encoding="utf-8")).get("deployed_teacher") if path.is_file() else None
 
 

@@ -11,6 +11,7 @@ A finished candidate is not trained again when the run resumes.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -20,17 +21,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from peft import PeftModel
 from transformers import set_seed
 
-from toolkit.compress.stage import adapter_base_needed
 from toolkit.config import BASELINE_TEACHER_KINDS, PackConfig
-from toolkit.data.splits import SPLITS
-from toolkit.distill.fit import Split
+from toolkit.data.splits import SPLITS, Split
 from toolkit.distill.recipe import phases_record, recipe_phases, run_recipe, validation_value
 from toolkit.distill.selection import (
     SAMPLE_SOURCES,
-    SELECTION_FILE,
     Candidate,
     CandidateResult,
     choose,
@@ -41,13 +40,21 @@ from toolkit.distill.selection import (
 )
 from toolkit.distill.student import build_student, trainable_parameters
 from toolkit.distributed import barrier, is_main_process
-from toolkit.manifest import fingerprint
-from toolkit.run_context import RunContext, load_probs, load_split
+from toolkit.manifest import fingerprint as hash_parts
+from toolkit.run_context import RunContext, Stage, load_probs, load_split
 from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
 from toolkit.transformer_models import load_tokenizer, predict_proba
 
 STUDENT_FILES = ("adapter", "adapter_base", "merged", "probs.npz", "history.json", "phases.json", "schedule.json")
 WEIGHTS = ("adapter", "adapter_base", "merged")
+
+
+def adapter_base_needed(model: torch.nn.Module, phases: list[str]) -> torch.nn.Module | None:
+    """The model under the final adapter when the recipe merged earlier phases into it (a `fine` phase): the
+    adapter alone cannot be put back on the pretrained model then."""
+    if isinstance(model, PeftModel) and "fine" in phases:
+        return copy.deepcopy(model).unload()
+    return None
 
 
 def save_student(folder: Path, model: Any, tokenizer: Any, phases: list[str]) -> Any:
@@ -80,7 +87,7 @@ def kept_samples(ctx: RunContext) -> pd.DataFrame | None:
     spec = ctx.config.filter
     if not (spec.enabled and spec.use_for_distill):
         return None
-    return pd.read_parquet(ctx.path("filter", "kept.parquet"))
+    return pd.read_parquet(ctx.layout.kept)
 
 
 def training_split(ctx: RunContext, train: Split, kept: pd.DataFrame | None, sources: tuple[str, ...]) -> Split:
@@ -89,9 +96,9 @@ def training_split(ctx: RunContext, train: Split, kept: pd.DataFrame | None, sou
     ensemble."""
     texts, labels, probs = list(train.texts), np.asarray(train.labels), train.teacher_probs
     if ctx.config.filter.enabled and ctx.config.filter.label_issues.drop:
-        issues = pd.read_csv(ctx.path("filter", "label_issues.csv"))
+        issues = pd.read_csv(ctx.layout.label_issues)
         flagged = set(issues.loc[issues["split"] == "train", "row"])
-        rows = pd.read_parquet(ctx.path("data", "train.parquet"), columns=["row"])["row"]
+        rows = pd.read_parquet(ctx.layout.split("train"), columns=["row"])["row"]
         keep = ~rows.isin(flagged).to_numpy()
         texts, labels = [t for t, k in zip(texts, keep, strict=True) if k], labels[keep]
         probs = probs[keep] if probs is not None else None
@@ -125,7 +132,7 @@ def primary(figures: dict[str, float], config: PackConfig) -> float:
 
 def _candidate_key(candidate: Candidate, stage_fingerprint: str) -> str:
     c = candidate.config
-    return fingerprint(
+    return hash_parts(
         stage_fingerprint, c.student.model_dump(mode="json"), c.distill.model_dump(mode="json"), list(candidate.samples)
     )
 
@@ -138,7 +145,7 @@ def train_candidate(
     stage_fingerprint: str,
 ) -> CandidateResult:
     """Train one candidate into student/candidates/<name>/ (or restore it, when this run finished it before)."""
-    folder = ctx.path("student", "candidates", candidate.name)
+    folder = ctx.layout.candidate(candidate.name)
     key = _candidate_key(candidate, stage_fingerprint)
     stored = folder / "result.json"
     if stored.is_file() and (folder / "probs.npz").is_file():
@@ -169,7 +176,7 @@ def train_candidate(
         validation,
         folder / "training",
         ctx.seed,
-        teacher_model_dir=lambda name: ctx.path("teachers", name, "model"),
+        teacher_model_dir=lambda name: ctx.layout.teacher(name) / "model",
         log=ctx.log,
     )
     # every process computes the validation figures, so that all of them take the same next candidate
@@ -221,10 +228,31 @@ def train_candidate(
     return result
 
 
+def fingerprint(ctx: RunContext, upstream: dict[str, str]) -> str:
+    """The teachers (the soft targets), the student and its recipes, what picks the checkpoint and the candidate,
+    and the filter's samples when they join the training rows."""
+    c = ctx.config
+    return hash_parts(
+        "distill",
+        upstream["teachers"],
+        c.student.model_dump(mode="json"),
+        c.distill.model_dump(mode="json"),
+        c.recipe_search.model_dump(mode="json"),
+        c.critical_label,  # the primary metric may be its recall, which picks checkpoints and candidates
+        c.fast.recipe_variants if ctx.fast else None,
+        [upstream["filter"], c.filter.use_for_distill, c.filter.label_issues.drop] if filter_feeds_distill(c) else None,
+    )
+
+
+def run(ctx: RunContext) -> dict:
+    """The stage as the driver runs it, under the key `fingerprint` gave."""
+    return run_distill(ctx, ctx.fingerprints["distill"])
+
+
 def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
     """Train the candidates (the budget permitting), choose on validation, and make the choice the run's student."""
     splits = {name: load_split(ctx, name) for name in SPLITS}
-    soft = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
+    soft = load_probs(ctx.layout.ensemble_probs)
     splits = {name: replace(split, teacher_probs=soft[name]) for name, split in splits.items()}
     kept = kept_samples(ctx)
     sources = tuple(s for s in SAMPLE_SOURCES if kept is not None and (kept["source"] == s).any())
@@ -268,8 +296,8 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
     chosen = choose(results)
     trained = [r for r in results if r.value is not None and "teacher" not in r.details]
     best = chosen if "teacher" not in chosen.details else choose(trained)  # student/ holds a transformer always
-    if not ctx.path("student", "candidates", best.name, "merged").is_dir():  # resumed after its weights went
-        ctx.path("student", "candidates", best.name, "result.json").unlink(missing_ok=True)
+    if not (ctx.layout.candidate(best.name) / "merged").is_dir():  # resumed after its weights went
+        (ctx.layout.candidate(best.name) / "result.json").unlink(missing_ok=True)
         train_candidate(ctx, candidates[best.name], splits, kept, stage_fingerprint)
     if is_main_process():
         _make_student(ctx, chosen, best, trained)
@@ -289,7 +317,7 @@ TEACHER_WORDS = {"sklearn": "TF-IDF + logistic regression", "tabular": "scikit-l
 
 def _teacher_result(ctx: RunContext, name: str, kind: str, splits: dict[str, Split]) -> CandidateResult:
     """A scikit-learn teacher as a candidate: trained already, shipped as it is if it beats every transformer."""
-    probs = load_probs(ctx.path("teachers", name, "probs.npz"))["validation"]
+    probs = load_probs(ctx.layout.teacher_probs(name))["validation"]
     y_val = np.asarray(splits["validation"].labels)
     figures = _validation_figures(ctx.config, y_val, probs)
     return CandidateResult(
@@ -310,8 +338,8 @@ def _make_student(
     """The files of `best` (the chosen candidate, or the best transformer when a scikit-learn teacher won: then with
     the teacher's probabilities, and the compress stage ships the teacher) become student/; the other candidates
     keep their figures, not their weights."""
-    student = ctx.path("student")
-    source = ctx.path("student", "candidates", best.name)
+    student = ctx.layout.student
+    source = ctx.layout.candidate(best.name)
     for name in STUDENT_FILES:
         target = student / name
         if target.is_dir():
@@ -322,13 +350,13 @@ def _make_student(
         elif (source / name).is_file():
             shutil.copy2(source / name, target)
     if "teacher" in chosen.details:
-        shutil.copy2(ctx.path("teachers", chosen.name, "probs.npz"), student / "probs.npz")
+        shutil.copy2(ctx.layout.teacher_probs(chosen.name), ctx.layout.student_probs)
     for result in trained:
         if result.name != best.name:
             for weights in WEIGHTS:
-                shutil.rmtree(ctx.path("student", "candidates", result.name, weights), ignore_errors=True)
+                shutil.rmtree(ctx.layout.candidate(result.name) / weights, ignore_errors=True)
     names = {r.name for r in trained}
-    for folder in ctx.path("student", "candidates").iterdir():  # what an earlier config's selection left
+    for folder in ctx.layout.candidates.iterdir():  # what an earlier config's selection left
         if folder.name not in names:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -345,7 +373,7 @@ def _write_selection(
         "seconds": round(sum(r.seconds for r in results), 2),
         "candidates": [r.to_dict() for r in results],
     }
-    atomic_write_text(ctx.path("student", SELECTION_FILE), json.dumps(payload, indent=2))
+    atomic_write_text(ctx.layout.selection, json.dumps(payload, indent=2))
 
 
 def selection_sentence(chosen: CandidateResult, results: list[CandidateResult], metric: str) -> str:
@@ -362,3 +390,6 @@ def selection_sentence(chosen: CandidateResult, results: list[CandidateResult], 
     return f"selection: deployed {chosen.name} ({what}): validation {metric} {chosen.value:.3f}" + (
         f"; the others: {others}" if others else ""
     )
+
+
+STAGE = Stage("distill", fingerprint, run)

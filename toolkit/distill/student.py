@@ -10,7 +10,7 @@ from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPP
 
 from toolkit.config import LoraSpec, StudentSpec
 from toolkit.errors import ConfigError
-from toolkit.transformer_models import load_classifier
+from toolkit.transformer_models import encoder_layers, load_classifier
 
 # Attention projections by common names, for architectures PEFT's table does not list.
 FALLBACK_TARGETS = ("query", "value", "q_proj", "v_proj", "q_lin", "v_lin", "c_attn")
@@ -58,33 +58,6 @@ def add_lora(model: torch.nn.Module, spec: LoraSpec, top_layers: int | None = No
         layers_to_transform=layers,
     )
     return get_peft_model(model, config)
-
-
-LAYER_PATHS = (
-    "bert.encoder.layer",
-    "roberta.encoder.layer",
-    "electra.encoder.layer",
-    "deberta.encoder.layer",
-    "distilbert.transformer.layer",
-    "model.layers",
-    "transformer.h",
-)
-
-
-def encoder_layers(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList]:
-    """The path and ModuleList of the encoder's transformer layers."""
-    for path in LAYER_PATHS:
-        node = model
-        for part in path.split("."):
-            node = getattr(node, part, None)
-            if node is None:
-                break
-        if isinstance(node, torch.nn.ModuleList):
-            return path, node
-    raise ConfigError(
-        f"cannot find the transformer layers of a {getattr(model.config, 'model_type', '?')!r} model; "
-        f"known layouts: {', '.join(LAYER_PATHS)}"
-    )
 
 
 def keep_layers(model: torch.nn.Module, keep: Sequence[int]) -> torch.nn.Module:

@@ -42,7 +42,11 @@ class IntermediateTransfer:
 class DistillationTrainer(Trainer):
     """Trainer with the loss above. Batches without `teacher_probs` train on gold labels alone, so the same trainer
     fine-tunes teachers. Temperature and α follow their schedules and are logged every step in `schedule_log`
-    (`schedule_trace()` gives it as numbers)."""
+    (`schedule_trace()` gives it as numbers). toolkit/distill/fit.py `fit_classifier` builds one for a run.
+
+    >>> args = DistillationArguments(output_dir="out", temperature=2.0, alpha=0.5)  # doctest: +SKIP
+    >>> DistillationTrainer(model=student, args=args, train_dataset=train, eval_dataset=val).train()  # doctest: +SKIP
+    """
 
     args: DistillationArguments
 

@@ -24,12 +24,6 @@ class PreferencePair:
     source: str  # "human", "agreement" (teachers vs gold labels) or "generated" (real text vs a generated one)
 
 
-def label_prompt(config: PackConfig, label: str) -> str:
-    """The text that conditions the reward model and the generator on a label (the template's `prompt`)."""
-    description = next(spec.description for spec in config.labels if spec.name == label)
-    return f"A case labeled {label}: {description}"
-
-
 def reward_input(prompt: str, text: str) -> str:
     """What the reward model reads: the label's prompt, then the text."""
     return f"{prompt} || {text}"

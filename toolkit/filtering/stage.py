@@ -25,18 +25,18 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 
 from toolkit.config import CHEAP_TEACHER_KINDS, MAX_TRAINING_SAMPLES
 from toolkit.data.loading import read_table
-from toolkit.data.rendering import parse_fields
-from toolkit.data.splits import SPLITS
+from toolkit.data.rendering import label_prompt, parse_fields
+from toolkit.data.splits import SPLITS, Split
 from toolkit.data.validation import validate_frame
-from toolkit.distill.fit import Split, capped_epochs
-from toolkit.errors import DataError
+from toolkit.distill.fit import capped_epochs
+from toolkit.distributed import process_share
+from toolkit.errors import ConfigError, DataError
 from toolkit.filtering.budget import STEP_SHARES, plan_filter
 from toolkit.filtering.generator import PPOReward, build_generator, generate, query_ids, sft_rows
 from toolkit.filtering.label_issues import find_label_issues
 from toolkit.filtering.pairs import (
     agreement_pairs,
     generated_pairs,
-    label_prompt,
     pairs_to_records,
     read_preferences,
     split_pairs,
@@ -44,8 +44,17 @@ from toolkit.filtering.pairs import (
 from toolkit.filtering.reward import RewardModel
 from toolkit.filtering.selection import Reference, select
 from toolkit.filtering.trl_backend import PPOSettings, TrainingSettings, ppo_tune, sft_train
-from toolkit.manifest import Progress
-from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers, teacher_probs
+from toolkit.manifest import Progress, file_digest
+from toolkit.manifest import fingerprint as hash_parts
+from toolkit.run_context import (
+    RunContext,
+    Stage,
+    ensemble_rule,
+    load_probs,
+    load_split,
+    restore_teachers,
+    teacher_probs,
+)
 from toolkit.safe_io import atomic_path, atomic_write_text
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
@@ -67,21 +76,45 @@ def resource_paths(ctx: RunContext) -> tuple[Path | None, Path | None]:
     return pick(spec.preferences, config.example_preferences), pick(spec.unlabeled, config.example_unlabeled)
 
 
+def fingerprint(ctx: RunContext, upstream: dict[str, str]) -> str:
+    """The teachers, the filter's settings (less the two keys only distill reads), the generator's base model and
+    the preference and pool files."""
+    c = ctx.config
+    preferences, pool = resource_paths(ctx)
+    return hash_parts(
+        "filter",
+        upstream["teachers"],
+        c.filter.model_dump(mode="json", exclude={"use_for_distill": True, "label_issues": {"drop"}}),  # distill's
+        c.student.model,
+        [file_digest(p) if p and p.is_file() else str(p) for p in (preferences, pool)],
+    )
+
+
+def run(ctx: RunContext) -> dict:
+    """The stage as the driver runs it: one process only."""
+    if process_share()[1] > 1:
+        raise ConfigError(
+            "the filter stage runs in a single process, and this run was launched with several",
+            hint="run it once in one process (finished stages are reused later) or set filter.enabled=false",
+        )
+    return run_filter(ctx, ctx.fingerprints["filter"])
+
+
 def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     """Stage 3 of the run; see the module docstring for what it writes."""
-    folder = ctx.path("filter")
-    folder.mkdir(parents=True, exist_ok=True)
-    progress = Progress(folder / "progress.json", stage_fingerprint)
+    layout = ctx.layout
+    layout.filter.mkdir(parents=True, exist_ok=True)
+    progress = Progress(layout.filter_progress, stage_fingerprint)
     splits = {name: load_split(ctx, name) for name in SPLITS}
     teachers_seconds = ctx.manifest.data["stages"].get("teachers", {}).get("seconds")
     plan = plan_filter(ctx.config, len(splits["train"].texts), teachers_seconds)
     ctx = replace(ctx, config=ctx.config.model_copy(update={"filter": plan.spec}))
     ctx.log(f"filter: {plan.describe()}")
-    ensemble = load_probs(ctx.path("teachers", "ensemble", "probs.npz"))
+    ensemble = load_probs(ctx.layout.ensemble_probs)
     prompts = {label: label_prompt(ctx.config, label) for label in ctx.labels}
     preferences, pool = resource_paths(ctx)
     set_seed(ctx.seed)
-    cache = TeacherCache(ctx.path("teachers", "cache.sqlite"))
+    cache = TeacherCache(ctx.layout.teacher_cache)
     committee = Committee(restore_teachers(ctx), ensemble_rule(ctx), cache)
     seconds: dict[str, float] = {}
     clock = started = time.perf_counter()
@@ -99,7 +132,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             progress.record("generator_sft")
         lap("generator_sft")
         if progress.done("reward_model"):
-            reward_model, reward_summary = RewardModel.load(folder / "reward_model"), progress.info("reward_model")
+            reward_model, reward_summary = RewardModel.load(layout.reward_model), progress.info("reward_model")
             ctx.log("reward model: trained earlier in this run, restored")
         else:
             reward_model, reward_summary = _reward_model(
@@ -125,11 +158,11 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             progress.record("ppo", ppo_summary)
         lap("ppo")
         if progress.done("candidates"):
-            candidates = pd.read_parquet(folder / "candidates.parquet")
+            candidates = pd.read_parquet(layout.filter_candidates)
             ctx.log(f"candidates: {len(candidates)} written earlier in this run, restored")
         else:
             candidates = _candidates(ctx, generator, tokenizer, pool)
-            with atomic_path(folder / "candidates.parquet") as temporary:
+            with atomic_path(layout.filter_candidates) as temporary:
                 candidates.to_parquet(temporary, index=False)
             progress.record("candidates")
         lap("generation")
@@ -139,11 +172,11 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         lap("label_issues")
     finally:
         cache.close()
-    with atomic_path(folder / "kept.parquet") as temporary:
+    with atomic_path(layout.kept) as temporary:
         kept.to_parquet(temporary, index=False)
-    with atomic_path(folder / "rejected.parquet") as temporary:
+    with atomic_path(layout.rejected) as temporary:
         rejected.to_parquet(temporary, index=False)
-    with atomic_path(folder / "label_issues.csv") as temporary:
+    with atomic_path(layout.label_issues) as temporary:
         issues.to_csv(temporary, index=False)
     reasons = rejected["reason"].str.split(r"[:(]", regex=True).str[0].str.strip()
     summary = {
@@ -172,10 +205,10 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             "estimated_rest_of_run_work": round(plan.rest_work),
         },
     }
-    atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2, default=int))
+    atomic_write_text(layout.filter_summary, json.dumps(summary, indent=2, default=int))
     ctx.log(
         f"filter: kept {len(kept)} of {len(candidates)} candidates ({summary['candidates']['kept_by_source']}); "
-        f"{len(issues)} possible label errors listed in {folder / 'label_issues.csv'}"
+        f"{len(issues)} possible label errors listed in {layout.label_issues}"
     )
     return {
         "kept": len(kept),
@@ -221,20 +254,20 @@ def _reward_model(
     fit_pairs, held_out = split_pairs(pairs, spec.held_out, ctx.seed)
     records = [{**r, "role": "train"} for r in pairs_to_records(fit_pairs)]
     records += [{**r, "role": "held_out"} for r in pairs_to_records(held_out)]
-    atomic_write_text(ctx.path("filter", "pairs.jsonl"), "".join(json.dumps(r) + "\n" for r in records))
+    atomic_write_text(ctx.layout.reward_pairs, "".join(json.dumps(r) + "\n" for r in records))
     counts = _counts(pd.Series([p.source for p in pairs]))
     model = RewardModel.build(spec.model or ctx.config.student.model, spec.max_length)
     before = model.pairwise_accuracy(held_out, prompts)
     settings = TrainingSettings(spec.epochs, spec.learning_rate, spec.batch_size, spec.max_length, ctx.seed, seconds)
     ctx.log(f"reward model: training on {len(fit_pairs)} pairs (in all: {counts})")
-    model.fit(fit_pairs, prompts, settings, ctx.path("filter", "reward_training"))
+    model.fit(fit_pairs, prompts, settings, ctx.layout.reward_training)
     model.standardise_on([prompts[ctx.labels[k]] for k in labels], train.texts)
     accuracy = {
         source: model.pairwise_accuracy([p for p in held_out if p.source == source], prompts) for source in counts
     }
     overall = model.pairwise_accuracy(held_out, prompts)
-    model.save(ctx.path("filter", "reward_model"))
-    shutil.rmtree(ctx.path("filter", "reward_training"), ignore_errors=True)
+    model.save(ctx.layout.reward_model)
+    shutil.rmtree(ctx.layout.reward_training, ignore_errors=True)
     by_source = ", ".join(f"{source} {_fmt(value)}" for source, value in accuracy.items())
     ctx.log(
         f"reward model: pairwise accuracy on {len(held_out)} held-out pairs {overall:.3f} "
@@ -265,15 +298,15 @@ def _sft_generator(ctx: RunContext, train: Split, prompts: dict, seconds: float 
     ctx.log(f"generator: SFT on {len(ids)} training texts conditioned on their label ({epochs:g} epochs)")
     batch = min(16, len(ids))
     settings = TrainingSettings(epochs, spec.sft_learning_rate, batch, spec.max_length, ctx.seed, seconds)
-    sft_train(model, tokenizer, ids, masks, settings, ctx.path("filter", "generator_training"))
-    shutil.rmtree(ctx.path("filter", "generator_training"), ignore_errors=True)
-    model.save_pretrained(ctx.path("filter", "generator_sft"))
-    tokenizer.save_pretrained(ctx.path("filter", "generator_sft"))
+    sft_train(model, tokenizer, ids, masks, settings, ctx.layout.generator_training)
+    shutil.rmtree(ctx.layout.generator_training, ignore_errors=True)
+    model.save_pretrained(ctx.layout.generator_sft)
+    tokenizer.save_pretrained(ctx.layout.generator_sft)
     return model, tokenizer
 
 
 def _restore_generator(ctx: RunContext, name: str):
-    folder = ctx.path("filter", name)
+    folder = ctx.layout.filter / name
     ctx.log(f"generator: {name} finished earlier in this run, restored from {folder}")
     return AutoModelForCausalLM.from_pretrained(folder), load_tokenizer(str(folder))
 
@@ -291,7 +324,7 @@ def _ppo(
     spec = ctx.config.filter.generator
     if spec.ppo_episodes == 0 or spec.samples == 0:
         return {"steps": 0}
-    sft_dir, work = ctx.path("filter", "generator_sft"), ctx.path("filter", "generator_training")
+    sft_dir, work = ctx.layout.generator_sft, ctx.layout.generator_training
     label_index = {label: k for k, label in enumerate(ctx.labels)}
     fields = ctx.config.columns.fields
     trace: list[dict] = []
@@ -346,12 +379,12 @@ def _ppo(
         work,
         on_step,
     )
-    model.save_pretrained(ctx.path("filter", "generator"))
-    tokenizer.save_pretrained(ctx.path("filter", "generator"))
+    model.save_pretrained(ctx.layout.generator)
+    tokenizer.save_pretrained(ctx.layout.generator)
     shutil.rmtree(work, ignore_errors=True)
     curve = _reward_curve(steps)
-    atomic_write_text(ctx.path("filter", "ppo_log.json"), json.dumps({"steps": steps, **curve}, indent=2))
-    _plot_rewards(steps, ctx.path("filter", "ppo_reward.png"))
+    atomic_write_text(ctx.layout.ppo_log, json.dumps({"steps": steps, **curve}, indent=2))
+    _plot_rewards(steps, ctx.layout.ppo_plot)
     if curve:
         ctx.log(
             f"ppo: mean reward {curve['first_quarter_mean']:+.3f} over the first quarter of steps, "
@@ -497,7 +530,7 @@ def _label_issues(ctx: RunContext, splits: dict[str, Split], ensemble: dict[str,
         return pd.DataFrame(columns=columns)
     train_probs = _out_of_fold_train(ctx, splits)
     probs = {"train": train_probs, "validation": ensemble["validation"], "test": ensemble["test"]}
-    frames = {name: pd.read_parquet(ctx.path("data", f"{name}.parquet")) for name in SPLITS}
+    frames = {name: pd.read_parquet(ctx.layout.split(name)) for name in SPLITS}
     labels = np.concatenate([np.asarray(splits[name].labels) for name in SPLITS])
     stacked = np.concatenate([probs[name] for name in SPLITS])
     issues = find_label_issues(labels, stacked, ctx.labels)
@@ -531,14 +564,17 @@ def _out_of_fold_train(ctx: RunContext, splits: dict[str, Split]) -> np.ndarray:
             teacher = build_teacher(
                 spec, ctx.labels, ctx.seed, ctx.config.student.max_length, ctx.pack, ctx.config.columns.fields
             )
-            teacher.fit(_subset(train, fit_idx), validation, ctx.path("filter", "oof", spec.name, str(fold)))
+            teacher.fit(_subset(train, fit_idx), validation, ctx.layout.out_of_fold.joinpath(spec.name, str(fold)))
             held = _subset(train, held_idx)
             oof[held_idx] = teacher.predict_proba(held.texts, held.rows)
         per_teacher.append(oof)
-    shutil.rmtree(ctx.path("filter", "oof"), ignore_errors=True)
+    shutil.rmtree(ctx.layout.out_of_fold, ignore_errors=True)
     return ensemble_rule(ctx).combine(per_teacher)
 
 
 def _subset(split: Split, index: np.ndarray) -> Split:
     rows = split.rows.iloc[index].reset_index(drop=True) if split.rows is not None else None
     return Split([split.texts[i] for i in index], np.asarray(split.labels)[index], rows=rows)
+
+
+STAGE = Stage("filter", fingerprint, run, enabled=lambda config: config.filter.enabled)

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from toolkit.errors import DataError
+from toolkit.run_layout import RunLayout
 
 
 def load_metrics(run_dir: Path) -> dict:
     """A run's `report/metrics.json`, with a clear error when the folder holds no evaluated run."""
-    path = Path(run_dir) / "report" / "metrics.json"
+    path = RunLayout(Path(run_dir)).metrics
     if not path.is_file():
         raise DataError(f"{run_dir}: no report/metrics.json", hint="give a run folder whose evaluate stage finished")
     return json.loads(path.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+import toolkit.compress  # noqa: F401 - registers the pruned-model loader: --model may name a pruned variant
 from toolkit.config import PackConfig, apply_overrides, validate_pack_config
 from toolkit.data.loading import read_table
 from toolkit.data.validation import validate_frame
@@ -18,6 +19,7 @@ from toolkit.errors import ConfigError
 from toolkit.metrics.bootstrap import bootstrap_intervals, confusion, confusion_figures
 from toolkit.metrics.classification import classification_metrics
 from toolkit.metrics.probabilistic import calibration_metrics, one_vs_rest_auc
+from toolkit.run_layout import RunLayout
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
 
 
@@ -32,17 +34,18 @@ class SavedModel:
 def locate(model: Path) -> SavedModel:
     """A run folder (its merged student) or a model folder inside a run; the run gives config and policy."""
     model = Path(model)
-    run_dir = next((p for p in (model, *model.parents) if (p / "manifest.json").is_file()), None)
+    run_dir = next((p for p in (model, *model.parents) if RunLayout(p).manifest.is_file()), None)
     if run_dir is None:
         raise ConfigError(f"{model}: not inside a run folder (no manifest.json above it)", hint="give runs/<name>")
-    model_dir = model if (model / "config.json").is_file() else run_dir / "student" / "merged"
+    layout = RunLayout(run_dir)
+    model_dir = model if (model / "config.json").is_file() else layout.student_merged
     if not (model_dir / "config.json").is_file():
         raise ConfigError(f"{model_dir}: no saved model here", hint="run the distill stage first")
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    config = validate_pack_config(manifest["config"], f"{run_dir / 'manifest.json'} config")
-    metrics_path = run_dir / "report" / "metrics.json"
+    manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
+    config = validate_pack_config(manifest["config"], f"{layout.manifest} config")
+    metrics_path = layout.metrics
     weights = None
-    if metrics_path.is_file() and model_dir == run_dir / "student" / "merged":
+    if metrics_path.is_file() and model_dir == layout.student_merged:
         policy = json.loads(metrics_path.read_text(encoding="utf-8"))["models"]["student"].get("policy")
         weights = list(policy["weights"].values()) if policy else None
     return SavedModel(run_dir, model_dir, config, weights)
@@ -57,7 +60,7 @@ def evaluate_saved(model: Path, data: Path, resamples: int = 1000, overrides: di
     report.raise_if_errors()
     labels = config.label_names
     y = frame["label"].map({label: k for k, label in enumerate(labels)}).to_numpy()
-    deployed = saved.model_dir == saved.run_dir / "student" / "merged"
+    deployed = saved.model_dir == RunLayout(saved.run_dir).student_merged
     teacher = shipped_teacher(saved.run_dir) if deployed else None
     if teacher is not None:  # the run ships a scikit-learn baseline: that is the model to judge
         from toolkit.decision.from_run import deployed_function, field_columns
@@ -93,7 +96,7 @@ def evaluate_saved(model: Path, data: Path, resamples: int = 1000, overrides: di
                 for t in config.targets
             ],
         }
-    if saved.model_dir == saved.run_dir / "student" / "merged":
+    if deployed:
         deferral = _cascade_on(saved, frame, config, y, resamples)
         if deferral is not None:
             out["deferral"] = deferral
@@ -109,7 +112,7 @@ def _cascade_on(saved: SavedModel, frame, config: PackConfig, y: np.ndarray, res
     from toolkit.decision.words import deferral_sentence
     from toolkit.run_context import open_run
 
-    metrics_path = saved.run_dir / "report" / "metrics.json"
+    metrics_path = RunLayout(saved.run_dir).metrics
     stored = json.loads(metrics_path.read_text(encoding="utf-8")).get("deferral") if metrics_path.is_file() else None
     if not stored:
         return None

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config import FieldSpec, TeacherSpec
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError
 from toolkit.packs import Pack
 from toolkit.registry import TEACHER_KINDS

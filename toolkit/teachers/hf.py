@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 
 from toolkit.config import MAX_TRAINING_SAMPLES
-from toolkit.distill.fit import FitSettings, Split, capped_epochs, device_batch, fit_classifier, remove_checkpoints
+from toolkit.data.splits import Split
+from toolkit.distill.fit import FitSettings, capped_epochs, device_batch, fit_classifier, remove_checkpoints
 from toolkit.safe_io import atomic_folder, atomic_write_text
 from toolkit.teachers.base import BaseTeacher, data_hash, register_teacher, stable_hash
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba, resolve_model

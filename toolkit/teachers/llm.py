@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from toolkit.config import FieldSpec, TeacherSpec
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError
 from toolkit.packs import Pack
 from toolkit.safe_io import atomic_write_text

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config import FieldSpec, TeacherSpec
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError, UserInputError
 from toolkit.packs import Pack
 from toolkit.teachers.base import BaseTeacher, register_teacher, stable_hash

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from toolkit.config import FieldSpec, TeacherSpec
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError
 from toolkit.packs import Pack
 from toolkit.teachers.base import BaseTeacher, register_teacher

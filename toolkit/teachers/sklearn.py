@@ -27,7 +27,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from toolkit.config import FieldSpec, TeacherSpec
 from toolkit.data.scores import macro_f1
-from toolkit.distill.fit import Split
+from toolkit.data.splits import Split
 from toolkit.errors import ConfigError, UserInputError
 from toolkit.packs import Pack
 from toolkit.safe_io import atomic_path, atomic_write_text
