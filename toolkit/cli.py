@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 
 from toolkit import __version__
 from toolkit.data.column_map import input_map_overrides
 from toolkit.errors import UserInputError
+from toolkit.logs import show_logs
 from toolkit.run_layout import RunLayout
 from toolkit.safe_io import atomic_path, atomic_write_text, refuse_overwrite
 
@@ -39,8 +42,14 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show debug messages."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show warnings and errors only."),
 ) -> None:
     """Distil big teachers into a small, measured classifier for your domain."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = RichHandler(console=console, show_time=False, show_level=verbose, show_path=False, markup=False)
+    handler.highlighter = None
+    show_logs(level, handler)
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -124,7 +133,7 @@ def run(
     request = RunRequest(
         domain=domain, data=data, out=out, fast=fast, seed=seed, overrides=overrides, threads=threads, profile=profile
     )
-    result = run_pipeline(request, log=lambda line: console.print(line, highlight=False, markup=False), until=until)
+    result = run_pipeline(request, until=until)
     from toolkit.distributed import is_main_process
 
     if not is_main_process():
@@ -155,8 +164,7 @@ def compress(
     """Merge LoRA, prune attention heads, quantize (INT8 / ONNX / INT4), measure CPU latency, pick the variant."""
     from toolkit.pipeline import compress_run
 
-    log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
-    export = compress_run(run_dir, _parse_overrides(set_), log=log, remeasure=remeasure, pack=domain)
+    export = compress_run(run_dir, _parse_overrides(set_), remeasure=remeasure, pack=domain)
     console.print(f"\n[bold green]done[/]: {export / 'compression.md'}")
 
 

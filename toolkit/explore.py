@@ -12,23 +12,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from toolkit.config import PackConfig, validate_pack_config  # noqa: E402
-from toolkit.data.splits import SPLITS  # noqa: E402
-from toolkit.decision import report as decision_report  # noqa: E402
-from toolkit.errors import ConfigError  # noqa: E402
-from toolkit.metrics.plots import plot_risk_coverage as risk_coverage_figure  # noqa: E402
-from toolkit.metrics.plots import report_figures, risk_coverage_models  # noqa: E402
-from toolkit.metrics.report import bound_text, domain_table, interval_text  # noqa: E402
-from toolkit.packs import load_pack  # noqa: E402
-from toolkit.run_layout import RunLayout  # noqa: E402
+from toolkit.config import PackConfig, validate_pack_config
+from toolkit.data.splits import SPLITS
+from toolkit.decision import report as decision_report
+from toolkit.errors import ConfigError
+from toolkit.metrics.plots import plot_risk_coverage as risk_coverage_figure
+from toolkit.metrics.plots import report_figures, risk_coverage_models, subplots
+from toolkit.metrics.report import bound_text, domain_table, interval_text
+from toolkit.packs import load_pack
+from toolkit.run_layout import RunLayout
 
 
 def _read(path: Path, stage: str) -> Path:
@@ -105,7 +101,7 @@ def plot_data(run_dir: str | Path) -> Figure:
     """Rows per label and split, and the length of the model inputs per label (characters)."""
     balance = class_balance(run_dir).drop(columns="share")
     rows = pd.concat(splits(run_dir).values(), ignore_index=True)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    figure, (left, right) = subplots(1, 2, figsize=(10, 3.5))
     balance.plot.bar(ax=left, rot=0)
     left.set_title("rows per label and split")
     for label in balance.index:
@@ -144,7 +140,7 @@ def plot_teachers(run_dir: str | Path) -> Figure:
     """Validation macro F1 of every teacher and ensemble; the student learns from the highlighted one."""
     table = teacher_table(run_dir)
     chosen = _json(RunLayout(Path(run_dir)).teacher_summary, stage="teachers")["student_learns_from"]
-    figure, axis = plt.subplots(figsize=(8, 3.2))
+    figure, axis = subplots(figsize=(8, 3.2))
     colors = ["#d62728" if name == chosen else "#1f77b4" for name in table.index]
     axis.bar(table.index, table["validation macro F1"], color=colors)
     axis.set_ylim(0, 1)
@@ -186,7 +182,7 @@ def plot_filter(run_dir: str | Path) -> Figure:
     """The generator's mean reward over PPO updates, and why candidates were rejected."""
     log = _json(RunLayout(Path(run_dir)).ppo_log, stage="filter")
     reasons = rejected_reasons(run_dir)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    figure, (left, right) = subplots(1, 2, figsize=(10, 3.5))
     steps = log["steps"]
     left.plot([s["step"] for s in steps], [s["reward"] for s in steps], marker=".")
     left.set_xlabel("PPO update")
@@ -205,7 +201,7 @@ def plot_training(run_dir: str | Path) -> Figure:
     """The student's training loss and validation figures per epoch, and the temperature / alpha schedule."""
     history = _json(RunLayout(Path(run_dir)).student_history, stage="distill")
     schedule = _json(RunLayout(Path(run_dir)).student_schedule, stage="distill")
-    figure, (loss_axis, metric_axis, schedule_axis) = plt.subplots(1, 3, figsize=(13, 3.5))
+    figure, (loss_axis, metric_axis, schedule_axis) = subplots(1, 3, figsize=(13, 3.5))
     train = [h for h in history if "loss" in h]
     evals = [h for h in history if "eval_macro_f1" in h]
     loss_axis.plot([h["step"] for h in train], [h["loss"] for h in train], label="training loss")

@@ -8,15 +8,22 @@ continue, and the small settings CI runs them on.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from toolkit.data.column_map import input_map_overrides
 from toolkit.errors import ConfigError
+from toolkit.logs import ROOT_LOGGER, show_logs
 from toolkit.packs import PACK_NAME
 from toolkit.pipeline import RunRequest
 from toolkit.safe_io import atomic_write_text
+
+# A notebook shows each stage's messages under the cell that runs it (unless the notebook configured logging itself).
+if not logging.getLogger(ROOT_LOGGER).handlers:
+    show_logs(handler=logging.StreamHandler(sys.stdout))
 
 REQUEST_FILE = "notebook_request.json"
 

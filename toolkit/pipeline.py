@@ -29,8 +29,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from transformers.utils import logging as hf_logging
-
 from toolkit.compress import stage as compress_stage
 from toolkit.config import apply_overrides
 from toolkit.data import stage as data_stage
@@ -39,6 +37,7 @@ from toolkit.distributed import barrier, is_main_process
 from toolkit.errors import ConfigError
 from toolkit.fast import effective_config
 from toolkit.filtering import stage as filter_stage
+from toolkit.logs import logging_stage, quiet_third_party, stage_log
 from toolkit.manifest import Manifest, environment_versions, machine_summary, now
 from toolkit.metrics import stage as evaluate_stage
 from toolkit.metrics.report import write_metrics, write_report
@@ -61,7 +60,7 @@ STAGES: tuple[Stage, ...] = (
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 
-def prepare_context(request: RunRequest, log: Log = print, pack: Pack | None = None) -> RunContext:
+def prepare_context(request: RunRequest, log: Log = stage_log, pack: Pack | None = None) -> RunContext:
     """The run's context: the pack, its config with the request's overrides and `--fast` applied, the run folder
     and its manifest (which records what was asked)."""
     pack = pack or request_pack(request)
@@ -125,35 +124,35 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], force: bool = False) ->
     main = is_main_process()
     ran: set[str] = set()
     for stage in stages:
-        key = ctx.fingerprints[stage.name]
-        action = stage_action(ctx, stage, force)
-        if action == "off":
-            ctx.log(f"[{stage.name}] off ({stage.name}.enabled: false)")
-            continue
-        if action == "reuse":
-            ctx.log(f"[{stage.name}] unchanged since the last run, skipped")
-        else:
-            ctx.log(f"[{stage.name}] running")
-            if main:
-                ctx.manifest.start_stage(stage.name, key)
-            with Meter() as meter:
-                details = stage.run(ctx) if main or not stage.main_process_only else {}
-                barrier()
-            ran.add(stage.name)
-            if main:
-                ctx.manifest.record_stage(stage.name, key, meter.seconds, **meter.record(), **details)
-        if stage.after is not None:
-            stage.after(ctx)
+        with logging_stage(stage.name):
+            if _run_stage(ctx, stage, force, main):
+                ran.add(stage.name)
     return ran
 
 
-def _quiet_transformers() -> None:
-    """Errors only, and no bars for loading or writing weights (dozens per run); training keeps its own log."""
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+def _run_stage(ctx: RunContext, stage: Stage, force: bool, main: bool) -> bool:
+    key = ctx.fingerprints[stage.name]
+    action = stage_action(ctx, stage, force)
+    if action == "off":
+        ctx.log(f"[{stage.name}] off ({stage.name}.enabled: false)")
+        return False
+    if action == "reuse":
+        ctx.log(f"[{stage.name}] unchanged since the last run, skipped")
+    else:
+        ctx.log(f"[{stage.name}] running")
+        if main:
+            ctx.manifest.start_stage(stage.name, key)
+        with Meter() as meter:
+            details = stage.run(ctx) if main or not stage.main_process_only else {}
+            barrier()
+        if main:
+            ctx.manifest.record_stage(stage.name, key, meter.seconds, **meter.record(), **details)
+    if stage.after is not None:
+        stage.after(ctx)
+    return action == "run"
 
 
-def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunResult:
+def run(request: RunRequest, log: Log = stage_log, until: str | None = None) -> RunResult:
     """Run every stage whose inputs changed, up to and including `until` (default: all); return where the report
     is. A notebook runs the path stage by stage this way, each one continuing in the same run folder.
 
@@ -164,9 +163,8 @@ def run(request: RunRequest, log: Log = print, until: str | None = None) -> RunR
     """
     if until is not None and until not in STAGE_NAMES:
         raise ConfigError(f"until={until!r} is not a stage; stages in order: {', '.join(STAGE_NAMES)}")
-    _quiet_transformers()
     pack = request_pack(request)
-    with run_lock(request.run_dir(pack.name)):
+    with run_lock(request.run_dir(pack.name)), quiet_third_party():
         return _run(request, pack, log, until)
 
 
@@ -210,7 +208,7 @@ def _add_timings(ctx: RunContext, ran: set[str], wall_seconds: float, profile: b
 def compress_run(
     run_dir: Path,
     overrides: dict[str, Any] | None = None,
-    log: Log = print,
+    log: Log = stage_log,
     remeasure: bool = False,
     pack: str | Path | None = None,
 ) -> Path:
@@ -221,8 +219,7 @@ def compress_run(
     >>> compress_run(Path("runs/medical_triage"), {"compress.prune.budget": 0.3})  # doctest: +SKIP
     PosixPath('runs/medical_triage/export')
     """
-    _quiet_transformers()
-    with run_lock(Path(run_dir)):
+    with run_lock(Path(run_dir)), quiet_third_party():
         return _compress_only(Path(run_dir), overrides, log, remeasure, pack)
 
 

@@ -12,13 +12,12 @@ import pandas as pd
 
 from toolkit.config import CHEAP_TEACHER_KINDS, PackConfig, apply_overrides, validate_pack_config
 from toolkit.data.splits import SPLITS, Split
+from toolkit.logs import Log, stage_log
 from toolkit.manifest import Manifest, file_digest
 from toolkit.packs import Pack, pack_of_run
 from toolkit.run_layout import RunLayout
 from toolkit.teachers.base import Teacher, build_teacher
 from toolkit.teachers.ensemble import EnsembleRule, fit_ensemble_rules
-
-Log = Callable[[str], None]
 
 
 @dataclass
@@ -126,7 +125,7 @@ def restore_teachers(ctx: RunContext, names: Sequence[str] | None = None) -> lis
 
 
 def open_run(
-    run_dir: Path, overrides: dict | None = None, log: Log = print, pack: str | Path | None = None
+    run_dir: Path, overrides: dict | None = None, log: Log = stage_log, pack: str | Path | None = None
 ) -> RunContext:
     """The context of an existing run folder, with the config it stored (plus dotted-key `overrides`). Its pack is
     the installed pack of the run's name, or `pack` (a name or folder the user gave): never a folder the run's own

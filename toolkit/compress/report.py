@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from toolkit.config import PackConfig  # noqa: E402
-from toolkit.metrics.report import bound_text, interval_text  # noqa: E402
+from toolkit.config import PackConfig
+from toolkit.metrics.plots import subplots
+from toolkit.metrics.report import bound_text, interval_text
 from toolkit.safe_io import atomic_write_text
 
 REFERENCE = "student_fp32"  # the uncompressed student every variant is compared with
@@ -222,7 +218,7 @@ def _built_note(built: dict) -> str:
 
 def plot_compression(payload: dict, path: Path) -> None:
     """Median latency (log scale) against test macro F1; marker area follows the size on disk."""
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure, axis = subplots(figsize=(7, 4.5))
     points = [(n, e["latency"]["p50_ms"], e["test"]["macro_f1"], e["size_bytes"]) for n, e in payload["models"].items()]
     for name, latency, f1, size in points:
         axis.scatter(
@@ -254,7 +250,6 @@ def plot_compression(payload: dict, path: Path) -> None:
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def write_compression_report(folder: Path, payload: dict, config: PackConfig) -> None:

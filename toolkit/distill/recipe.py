@@ -25,6 +25,7 @@ from toolkit.distill.fit import FitSettings, device_batch, fit_classifier
 from toolkit.distill.student import add_lora
 from toolkit.distill.trainer import IntermediateTransfer
 from toolkit.errors import ConfigError
+from toolkit.logs import stage_log
 from toolkit.transformer_models import load_classifier, predict_proba
 
 
@@ -66,7 +67,7 @@ def run_recipe(
     work_root: Path,
     seed: int,
     teacher_model_dir: Callable[[str], Path],
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = stage_log,
 ) -> tuple[torch.nn.Module, list[PhaseResult], list[dict]]:
     """Train `student` through the recipe's phases; return the final model, each phase's result, and the history."""
     recipe, labels = config.distill, config.label_names

@@ -408,13 +408,10 @@ def _reward_curve(steps: list[dict]) -> dict:
 def _plot_rewards(steps: list[dict], path: Path) -> None:
     if not steps:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from toolkit.metrics.plots import subplots
 
     x = [s["step"] for s in steps]
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = subplots(figsize=(6, 3.2))
     ax.plot(x, [s["reward"] for s in steps], marker=".", label="mean reward (RM + lambda x confidence)")
     if all(s["reward_model"] is not None for s in steps):
         ax.plot(x, [s["reward_model"] for s in steps], alpha=0.6, label="reward model (standardised)")
@@ -425,7 +422,6 @@ def _plot_rewards(steps: list[dict], path: Path) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 # -------------------------------------------------------------------------------------------------- candidates

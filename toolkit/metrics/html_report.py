@@ -8,7 +8,6 @@ import html
 import io
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -30,7 +29,6 @@ figure { display: inline-block; margin: 0.5rem; } figcaption { font-size: 0.8rem
 def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_curve
 
-matplotlib.use("Agg")  # files and notebooks only; never a window
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+def subplots(*grid: int, figsize: tuple[float, float], **options) -> tuple[Figure, object]:
+    """A figure with its axes, made without pyplot: no backend is chosen and no window opens, whatever the caller's
+    matplotlib settings (a notebook still shows the returned figure; `figure.savefig` writes files).
+
+    >>> figure, axis = subplots(figsize=(4, 3))
+    """
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(*grid, **options)
 
 
 def plot_models_side_by_side(metrics: dict, split: str = "test") -> Figure:
@@ -23,7 +28,7 @@ def plot_models_side_by_side(metrics: dict, split: str = "test") -> Figure:
         if all(intervals)
         else None
     )
-    figure, axis = plt.subplots(figsize=(8, 3.5))
+    figure, axis = subplots(figsize=(8, 3.5))
     positions = range(len(names))
     width = 0.4 if critical else 0.8
     axis.bar(
@@ -48,7 +53,7 @@ def plot_models_side_by_side(metrics: dict, split: str = "test") -> Figure:
 def plot_confusion(matrix: list[list[int]], labels: list[str], title: str) -> Figure:
     """Counts with the true class in rows; the diagonal is right, below it an under-call for ordered labels."""
     counts = np.asarray(matrix)
-    figure, axis = plt.subplots(figsize=(3.6, 3.2))
+    figure, axis = subplots(figsize=(3.6, 3.2))
     axis.imshow(counts, cmap="Blues")
     for (i, j), value in np.ndenumerate(counts):
         axis.text(j, i, str(value), ha="center", va="center", color="white" if value > counts.max() / 2 else "black")
@@ -63,7 +68,7 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], title: str) -> Fi
 
 def plot_precision_recall(y_true: np.ndarray, probs: np.ndarray, labels: list[str], title: str) -> Figure:
     """One-vs-rest precision-recall curve per class."""
-    figure, axis = plt.subplots(figsize=(4.2, 3.4))
+    figure, axis = subplots(figsize=(4.2, 3.4))
     for k, label in enumerate(labels):
         positive = np.asarray(y_true) == k
         if 0 < positive.sum() < len(positive):
@@ -81,7 +86,7 @@ def plot_precision_recall(y_true: np.ndarray, probs: np.ndarray, labels: list[st
 
 def plot_reliability(curves: dict[str, list[dict]], title: str) -> Figure:
     """Accuracy against confidence per bin, one line per probability set (e.g. raw and temperature-scaled)."""
-    figure, axis = plt.subplots(figsize=(4.2, 3.4))
+    figure, axis = subplots(figsize=(4.2, 3.4))
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
     for name, bins in curves.items():
         axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=name)
@@ -105,7 +110,7 @@ def plot_risk_coverage(models: dict, names: list[str], critical: str | None = No
     """Risk (1 − accuracy among the answered rows) against coverage on test, 95% bands; with a critical class, its
     recall among the answered beside it."""
     panels = 2 if critical else 1
-    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.8), squeeze=False)
+    figure, axes = subplots(1, panels, figsize=(5.5 * panels, 3.8), squeeze=False)
     for name in names:
         curve = models[name]["selective"]["test_curve"]
         label = f"{name} ({models[name]['selective']['score']})"

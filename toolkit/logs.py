@@ -1,0 +1,73 @@
+"""Where the toolkit's messages go: `logging` loggers named `toolkit.<stage>` (`toolkit.teachers`,
+`toolkit.distill`, ...). The CLI shows them through rich (`-v` more, `-q` less), a notebook on its output; a
+program that calls `toolkit.run` sees them once it configures logging, or after `show_logs()`.
+
+Third-party libraries are quieted only while our calls run (`quiet_third_party`), and left as they were after.
+
+>>> from toolkit.logs import show_logs
+>>> show_logs()  # INFO and above of every toolkit logger, on stderr  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+ROOT_LOGGER = "toolkit"
+Log = Callable[[str], None]
+
+_stage: ContextVar[str] = ContextVar("toolkit_stage", default="run")
+_handler_mark = "_toolkit_handler"
+
+
+def stage_log(line: str) -> None:
+    """The default `log` of a run: `line` at INFO on the logger of the stage running now (`toolkit.<stage>`)."""
+    logging.getLogger(f"{ROOT_LOGGER}.{_stage.get()}").info(line)
+
+
+@contextmanager
+def logging_stage(name: str) -> Iterator[None]:
+    """Messages sent through `stage_log` inside the block go to `toolkit.<name>`."""
+    token = _stage.set(name)
+    try:
+        yield
+    finally:
+        _stage.reset(token)
+
+
+def show_logs(level: int = logging.INFO, handler: logging.Handler | None = None) -> None:
+    """Show the toolkit's messages at `level` and above through `handler` (default: plain lines on stderr).
+    Calling it again replaces the handler it set; handlers set by the application are left alone."""
+    logger = logging.getLogger(ROOT_LOGGER)
+    for old in [h for h in logger.handlers if getattr(h, _handler_mark, False)]:
+        logger.removeHandler(old)
+    handler = handler or logging.StreamHandler(sys.stderr)
+    if handler.formatter is None:
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    setattr(handler, _handler_mark, True)
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False  # shown once, not again by a root handler
+
+
+@contextmanager
+def quiet_third_party() -> Iterator[None]:
+    """Transformers at errors only and without weight-loading bars, and the notices we know to be noise silenced,
+    for the duration of the block; their settings are restored after it."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
