@@ -3,7 +3,9 @@
 
 PyTorch's eager dynamic quantization (`torch.ao.quantization.quantize_dynamic`) is deprecated in favour of torchao,
 but on a CPU it is the path with fast kernels: torchao's INT8 configs ran slower than fp32 here without
-`torch.compile`. Its deprecation warnings are silenced in one place, below.
+`torch.compile` (BENCHMARKS.md, "INT8"). This module is the only one that touches `torch.ao` (a test checks it), and
+silences its deprecation warnings inside these calls only. The maintained replacement is ONNX Runtime's dynamic
+INT8 (`quantize_onnx_int8`, the `onnx_int8` variant), measured next to it in the same table.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def is_int8_linear(module: torch.nn.Module) -> bool:
+    """Whether `module` is a Linear layer that `quantize_int8` replaced (so that callers need not name torch.ao)."""
+    return isinstance(module, torch.ao.nn.quantized.dynamic.Linear)
 
 
 def save_int8(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
