@@ -19,6 +19,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from toolkit.compress.heads import pruned_architecture
+from toolkit.quiet import ORT_PREPROCESSING_NOTICE, quiet_log_line
 from toolkit.safe_io import atomic_folder
 
 ONNX_FILE = "model.onnx"
@@ -102,7 +103,8 @@ def quantize_onnx_int8(source: Path, target: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     _copy_beside(source, target)
-    quantize_dynamic(source / ONNX_FILE, target / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
+    with quiet_log_line(ORT_PREPROCESSING_NOTICE):
+        quantize_dynamic(source / ONNX_FILE, target / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
     return target / ONNX_FILE
 
 
