@@ -1,5 +1,5 @@
-"""INT8 side by side: PyTorch's deprecated eager dynamic INT8 (`torch.ao`) against ONNX Runtime's dynamic INT8 (the
-maintained replacement), both against fp32, on one distilled student.
+"""INT8 side by side: PyTorch's deprecated eager dynamic INT8 (toolkit/compress/quantize.py) against ONNX
+Runtime's dynamic INT8 (the maintained replacement), both against fp32, on one distilled student.
 
     python bench/int8.py [--pack finance_risk] [--write]
 
@@ -35,7 +35,7 @@ from toolkit.transformer_models import load_classifier, load_tokenizer
 
 VARIANTS = {  # the compress stage's variants compared here: runtime, and whether its INT8 path is maintained
     "pruned_fp32": ("PyTorch fp32 (heads pruned)", "reference"),
-    "torch_int8": ("PyTorch dynamic INT8, torch.ao", "deprecated by PyTorch"),
+    "torch_int8": ("PyTorch eager dynamic INT8", "deprecated by PyTorch"),
     "onnx_fp32": ("ONNX Runtime fp32", "reference"),
     "onnx_int8": ("ONNX Runtime dynamic INT8", "maintained"),
 }
@@ -138,7 +138,7 @@ def main() -> None:
     body = header + "\n\n" + table(saved["rows"]) + ("\n\n" + args.note if args.note else "")
     print(body)
     if args.write:
-        write_section("int8", "INT8: PyTorch's deprecated torch.ao path against ONNX Runtime", body)
+        write_section("int8", "INT8: PyTorch's deprecated eager path against ONNX Runtime", body)
 
 
 if __name__ == "__main__":
