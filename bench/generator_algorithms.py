@@ -86,9 +86,9 @@ def algorithm_row(pack: str, algorithm: str, run_dir: Path, seconds: float) -> d
     }
 
 
-def measure(rows: int, workdir: Path) -> list[dict]:
+def measure(rows: int, workdir: Path, packs: list[str]) -> list[dict]:
     results = []
-    for pack in PACKS:
+    for pack in packs:
         data = workdir / f"{pack}-{rows}.csv"
         load_pack(pack).hook("synthetic")(n_rows=rows, seed=7).to_csv(data, index=False)
         base = workdir / f"{pack}-teachers"
@@ -126,18 +126,20 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=600, help="rows the pack's synthetic hook writes")
+    parser.add_argument("--packs", nargs="+", default=PACKS, choices=PACKS, help="packs to measure, in order")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     parser.add_argument("--note", default="", help="lines under the table (which algorithm is better, and why)")
     parser.add_argument("--table-from", type=Path, help="render saved raw results instead of running")
     args = parser.parse_args()
-    command = f"python bench/generator_algorithms.py --rows {args.rows} --write"
+    packs = "" if args.packs == PACKS else f" --packs {' '.join(args.packs)}"
+    command = f"python bench/generator_algorithms.py --rows {args.rows}{packs} --write"
     path = args.table_from or ROOT / "bench" / "results" / "generator-algorithms.json"
     if args.table_from:
         saved = json.loads(path.read_text())
     else:
         version = code_version()
         with tempfile.TemporaryDirectory() as tmp:
-            rows = measure(args.rows, Path(tmp))
+            rows = measure(args.rows, Path(tmp), args.packs)
         save_results(path, version, command, machine_name(), rows=rows)
         saved = json.loads(path.read_text())
 
