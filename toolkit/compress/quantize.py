@@ -3,9 +3,9 @@
 
 PyTorch's eager dynamic quantization (`torch.ao.quantization.quantize_dynamic`) is deprecated in favour of torchao,
 but on a CPU it is the path with fast kernels: torchao's INT8 configs ran slower than fp32 here without
-`torch.compile` (BENCHMARKS.md, "INT8"). This module is the only one that touches `torch.ao` (a test checks it), and
-silences its deprecation warnings inside these calls only. The maintained replacement is ONNX Runtime's dynamic
-INT8 (`quantize_onnx_int8`, the `onnx_int8` variant), measured next to it in the same table.
+`torch.compile` (bench/int8.py measures all three). This module is the only one that touches `torch.ao` (a test
+checks it), and silences its deprecation warnings inside these calls only. The maintained replacement is ONNX
+Runtime's dynamic INT8 (`quantize_onnx_int8`, the `onnx_int8` variant).
 """
 
 from __future__ import annotations
