@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 from tests.conftest import make_bert, tiny_compress_overrides, tiny_overrides
 from toolkit.cli import app
 from toolkit.compress.heads import choose_heads, head_gates, head_importance, prune_heads
-from toolkit.compress.quantize import export_onnx, load_int8, quantize_int8, quantize_onnx_int8, save_int8
+from toolkit.compress.quantize import (
+    export_onnx,
+    is_int8_linear,
+    load_int8,
+    quantize_int8,
+    quantize_onnx_int8,
+    save_int8,
+)
 from toolkit.compress.runtime import load_variant
 from toolkit.decision.cascade import Cascade
 from toolkit.distill.stage import save_student
@@ -120,7 +127,7 @@ def test_onnx_export_matches_pytorch_and_int8_variants_stay_close(wide_bert: Pat
 
     save_int8(quantize_int8(model), tokenizer, tmp_path / "torch_int8")
     restored = load_int8(tmp_path / "torch_int8")
-    assert isinstance(restored.bert.encoder.layer[0].attention.self.query, torch.ao.nn.quantized.dynamic.Linear)
+    assert is_int8_linear(restored.bert.encoder.layer[0].attention.self.query)
     assert restored.bert.encoder.layer[1].attention.self.query.out_features == 3 * 8
     assert np.abs(_logits(restored, wide_bert) - reference).max() < 0.1
 

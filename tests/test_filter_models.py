@@ -11,7 +11,7 @@ from toolkit.config import GeneratorSpec
 from toolkit.filtering.generator import PPOReward, build_generator, decode, generate, query_ids, sft_rows, tidy
 from toolkit.filtering.pairs import PreferencePair, split_pairs
 from toolkit.filtering.reward import RewardModel
-from toolkit.filtering.trl_backend import PPOSettings, TrainingSettings, ppo_tune, sft_train
+from toolkit.filtering.trl_backend import GRPOSettings, PPOSettings, TrainingSettings, grpo_tune, ppo_tune, sft_train
 from toolkit.transformer_models import load_tokenizer
 
 FILLER = ["payment", "account", "branch", "customer", "transfer", "card", "online", "cash", "review", "monthly"]
@@ -125,3 +125,61 @@ def test_ppo_runs_a_few_steps_on_cpu(tiny_generator, tmp_path):
     )
     assert steps == [1, 2, 3] and len(log) == 3
     assert all(np.isfinite(entry["objective/scores"]) and np.isfinite(entry["objective/kl"]) for entry in log)
+
+
+def test_reward_wrapper_scores_id_sequences_for_grpo(tiny_generator):
+    _, tokenizer = tiny_generator
+    queries = {"low": query_ids(tokenizer, "A case labeled low: routine"), "high": query_ids(tokenizer, "high: x")}
+    module = PPOReward(
+        tokenizer, queries, lambda labels, texts: np.array([len(lab + t) for lab, t in zip(labels, texts, strict=True)])
+    )
+    response = tokenizer("wire abroad", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id, 7, 7]
+    scores = module.rewards([queries["low"] + response, queries["high"] + response])
+    np.testing.assert_array_equal(scores, [len("low" + "wire abroad"), len("high" + "wire abroad")])
+
+
+def test_grpo_runs_a_few_updates_on_cpu_with_ppo_log_keys(tiny_generator, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = tiny_generator
+    model.save_pretrained(tmp_path / "sft")
+    queries = {"low": query_ids(tokenizer, "A case labeled low: routine"), "high": query_ids(tokenizer, "high: x")}
+    seen_labels = set()
+
+    def cash_count(labels, texts):
+        seen_labels.update(labels)
+        return np.array([t.count("cash") for t in texts], dtype=float)
+
+    before = [p.detach().clone() for p in model.parameters()]
+    steps = []
+    log = grpo_tune(
+        model,
+        AutoModelForCausalLM.from_pretrained(tmp_path / "sft"),
+        PPOReward(tokenizer, queries, cash_count),
+        tokenizer,
+        [queries["low"], queries["high"]] * 4,
+        GRPOSettings(
+            episodes=12,
+            batch_size=4,
+            ppo_epochs=1,
+            learning_rate=1e-3,
+            kl_coef=0.05,
+            response_length=8,
+            temperature=1.0,
+            seed=0,
+            generations=2,
+        ),
+        tmp_path / "grpo",
+        on_step=lambda step, logs: steps.append(step),
+    )
+    assert steps == [1, 2, 3] and len(log) == 3 and seen_labels == {"low", "high"}
+    # nothing here ever says "cash", and an 8-token response rarely ends: the reward is 0 or the -1 missing-eos penalty
+    assert all(-1.0 <= entry["objective/scores"] <= 0.0 and np.isfinite(entry["objective/kl"]) for entry in log)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_grpo_needs_batches_of_whole_groups():
+    assert GeneratorSpec(algorithm="grpo", ppo_batch_size=16, grpo_generations=4).algorithm == "grpo"
+    with pytest.raises(ValueError, match=r"ppo_batch_size \(6\) must be a multiple of grpo_generations \(4\)"):
+        GeneratorSpec(algorithm="grpo", ppo_batch_size=6, grpo_generations=4)
+    assert GeneratorSpec(ppo_batch_size=6).algorithm == "ppo"  # PPO, the default, has no groups

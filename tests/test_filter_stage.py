@@ -66,6 +66,24 @@ def test_student_trains_on_kept_samples(filtered_run) -> None:
     assert any(line.startswith(f"distill: {kept} filtered samples added to") for line in lines)
 
 
+def test_grpo_tunes_the_generator_when_the_config_asks(filtered_run, tmp_path: Path, finance_sample: Path) -> None:
+    out, overrides, _ = filtered_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    lines: list[str] = []
+    grpo = {"filter.generator.algorithm": "grpo", "filter.generator.grpo_generations": 2}
+    request = RunRequest(domain="finance_risk", data=finance_sample, out=copy, overrides={**overrides, **grpo})
+    run(request, log=lines.append, until="filter")
+    assert "[teachers] unchanged since the last run, skipped" in lines
+    assert any(line.startswith("generator: GRPO for 4 episodes") for line in lines)
+    steps = [line for line in lines if line.startswith("grpo step")]
+    assert len(steps) == 2 and "teacher confidence" in steps[0]
+    summary = json.loads((copy / "filter" / "summary.json").read_text())
+    assert summary["ppo"]["steps"] == 2 and summary["candidates"]["total"] == 12 + 20
+    logged = json.loads((copy / "filter" / "ppo_log.json").read_text())["steps"]
+    assert [entry["step"] for entry in logged] == [1, 2] and all(entry["reward_model"] is not None for entry in logged)
+
+
 def test_label_issue_rows_are_dropped_only_when_asked(filtered_run, tmp_path: Path, finance_sample: Path) -> None:
     out, overrides, lines = filtered_run
     assert not any("left out" in line for line in lines)  # the default keeps every labeled row

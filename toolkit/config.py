@@ -306,7 +306,7 @@ class RewardSpec(StrictModel):
 
 
 class GeneratorSpec(StrictModel):
-    """A small causal LM, SFT-tuned on the training texts conditioned on their label, then PPO-tuned (TRL)."""
+    """A small causal LM, SFT-tuned on the training texts conditioned on their label, then PPO- or GRPO-tuned (TRL)."""
 
     model: str | None = None  # None: a GPT-2 built from the sizes below with the student's tokenizer
     layers: int = Field(default=2, ge=1, le=48)
@@ -324,11 +324,24 @@ class GeneratorSpec(StrictModel):
     response_length: int = Field(default=96, ge=8)  # new tokens per generated text
     temperature: float = Field(default=0.8, gt=0.0, le=5.0)  # sampling, in PPO and for the candidates
     samples: int = Field(default=1024, ge=0)  # candidates generated after PPO, spread evenly over the labels
+    # the online-RL step after SFT: TRL's PPO (policy + value model), or TRL's GRPO (no value model: each response is
+    # scored against the other responses to the same prompt). The ppo_* sizes above set both; see BENCHMARKS.md
+    algorithm: Literal["ppo", "grpo"] = "ppo"
+    grpo_generations: int = Field(default=4, ge=2)  # GRPO only: responses per prompt compared with each other
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> GeneratorSpec:
         if self.model is None and self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        return self
+
+    @model_validator(mode="after")
+    def _grpo_groups_fill_a_batch(self) -> GeneratorSpec:
+        if self.algorithm == "grpo" and self.ppo_batch_size % self.grpo_generations:
+            raise ValueError(
+                f"ppo_batch_size ({self.ppo_batch_size}) must be a multiple of grpo_generations "
+                f"({self.grpo_generations}) when algorithm is grpo: a batch holds whole groups of responses"
+            )
         return self
 
 

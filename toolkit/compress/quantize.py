@@ -3,7 +3,9 @@
 
 PyTorch's eager dynamic quantization (`torch.ao.quantization.quantize_dynamic`) is deprecated in favour of torchao,
 but on a CPU it is the path with fast kernels: torchao's INT8 configs ran slower than fp32 here without
-`torch.compile`. Its deprecation warnings are silenced in one place, below.
+`torch.compile` (bench/int8.py measures all three). This module is the only one that touches `torch.ao` (a test
+checks it), and silences its deprecation warnings inside these calls only. The maintained replacement is ONNX
+Runtime's dynamic INT8 (`quantize_onnx_int8`, the `onnx_int8` variant).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from toolkit.compress.heads import pruned_architecture
+from toolkit.quiet import ORT_PREPROCESSING_NOTICE, quiet_log_line
 from toolkit.safe_io import atomic_folder
 
 ONNX_FILE = "model.onnx"
@@ -29,6 +32,11 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def is_int8_linear(module: torch.nn.Module) -> bool:
+    """Whether `module` is a Linear layer that `quantize_int8` replaced (so that callers need not name torch.ao)."""
+    return isinstance(module, torch.ao.nn.quantized.dynamic.Linear)
 
 
 def save_int8(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
@@ -95,7 +103,8 @@ def quantize_onnx_int8(source: Path, target: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     _copy_beside(source, target)
-    quantize_dynamic(source / ONNX_FILE, target / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
+    with quiet_log_line(ORT_PREPROCESSING_NOTICE):
+        quantize_dynamic(source / ONNX_FILE, target / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
     return target / ONNX_FILE
 
 

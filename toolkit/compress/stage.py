@@ -44,6 +44,7 @@ from toolkit.manifest import Progress, cpu_name, now
 from toolkit.manifest import fingerprint as hash_parts
 from toolkit.metrics.evaluation import evaluate_model
 from toolkit.metrics.report import METRICS_SCHEMA_VERSION
+from toolkit.quiet import GRADIENT_CHECKPOINTING_NOTICE, quiet_warning
 from toolkit.run_context import RunContext, Stage, ensemble_rule, hook_digest, load_probs, load_split, restore_teachers
 from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
@@ -69,7 +70,8 @@ def merge_student(ctx: RunContext, tokenizer, texts: list[str]) -> tuple[torch.n
         if base_dir.is_dir()
         else build_student(spec.model_copy(update={"lora": None}), labels)
     )
-    with_adapter = PeftModel.from_pretrained(base, adapter)
+    with quiet_warning(GRADIENT_CHECKPOINTING_NOTICE, FutureWarning):
+        with_adapter = PeftModel.from_pretrained(base, adapter)
     before = predict_logits(with_adapter, tokenizer, texts, spec.max_length)
     merged = with_adapter.merge_and_unload()
     after = predict_logits(merged, tokenizer, texts, spec.max_length)

@@ -10,6 +10,7 @@ from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPP
 
 from toolkit.config import LoraSpec, StudentSpec
 from toolkit.errors import ConfigError
+from toolkit.quiet import GRADIENT_CHECKPOINTING_NOTICE, quiet_warning
 from toolkit.transformer_models import encoder_layers, load_classifier
 
 # Attention projections by common names, for architectures PEFT's table does not list.
@@ -57,7 +58,8 @@ def add_lora(model: torch.nn.Module, spec: LoraSpec, top_layers: int | None = No
         modules_to_save=head_modules(model) or None,
         layers_to_transform=layers,
     )
-    return get_peft_model(model, config)
+    with quiet_warning(GRADIENT_CHECKPOINTING_NOTICE, FutureWarning):
+        return get_peft_model(model, config)
 
 
 def keep_layers(model: torch.nn.Module, keep: Sequence[int]) -> torch.nn.Module:

@@ -157,19 +157,32 @@ class _RewardBackbone(torch.nn.Module):
                     return label, ids[len(prefix) :]
         raise ValueError("a PPO query does not start with any label's prompt")
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_) -> SimpleNamespace:
+    def rewards(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+        """One reward per unpadded query + response id sequence."""
         labels, texts = [], []
-        for ids, mask in zip(input_ids.tolist(), attention_mask.tolist(), strict=True):
-            label, response = self._split([i for i, m in zip(ids, mask, strict=True) if m])
+        for ids in sequences:
+            label, response = self._split(list(ids))
             labels.append(label)
             texts.append(decode(self.tokenizer, _until_eos(response, self.tokenizer.eos_token_id)))
-        rewards = torch.as_tensor(self.reward_fn(labels, texts), dtype=torch.float32, device=input_ids.device)
+        return np.asarray(self.reward_fn(labels, texts), dtype=np.float32)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_) -> SimpleNamespace:
+        sequences = [
+            [i for i, m in zip(ids, mask, strict=True) if m]
+            for ids, mask in zip(input_ids.tolist(), attention_mask.tolist(), strict=True)
+        ]
+        rewards = torch.as_tensor(self.rewards(sequences), dtype=torch.float32, device=input_ids.device)
         return SimpleNamespace(hidden_states=(rewards[:, None, None].expand(-1, input_ids.shape[1], 1),))
 
 
 class PPOReward(torch.nn.Module):
     """A reward "model" in the shape TRL's PPO calls (`base_model_prefix` backbone + `.score` head) around any
-    Python reward over decoded texts: here the reward model's score plus the teachers' confidence."""
+    Python reward over decoded texts: here the reward model's score plus the teachers' confidence. GRPO calls
+    `rewards(sequences)` on the same object.
+
+    >>> reward = PPOReward(tokenizer, {"low": query_ids(tokenizer, prompt)}, reward_fn)  # doctest: +SKIP
+    >>> reward.rewards([query_ids(tokenizer, prompt) + response_ids])  # doctest: +SKIP
+    """
 
     base_model_prefix = "backbone"
 
@@ -177,3 +190,7 @@ class PPOReward(torch.nn.Module):
         super().__init__()
         self.backbone = _RewardBackbone(tokenizer, label_queries, reward_fn)
         self.score = torch.nn.Identity()
+
+    def rewards(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+        """One reward per unpadded query + response id sequence (the response may end with eos)."""
+        return self.backbone.rewards(sequences)

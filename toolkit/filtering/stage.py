@@ -43,7 +43,7 @@ from toolkit.filtering.pairs import (
 )
 from toolkit.filtering.reward import RewardModel
 from toolkit.filtering.selection import Reference, select
-from toolkit.filtering.trl_backend import PPOSettings, TrainingSettings, ppo_tune, sft_train
+from toolkit.filtering.trl_backend import GRPOSettings, PPOSettings, TrainingSettings, grpo_tune, ppo_tune, sft_train
 from toolkit.manifest import Progress, file_digest
 from toolkit.manifest import fingerprint as hash_parts
 from toolkit.run_context import (
@@ -320,7 +320,8 @@ def _ppo(
     committee: Committee,
     seconds: float | None = None,
 ) -> dict:
-    """PPO against reward-model score + lambda x the ensemble's confidence in the conditioning label."""
+    """PPO (or GRPO, by `filter.generator.algorithm`) against reward-model score + lambda x the ensemble's
+    confidence in the conditioning label."""
     spec = ctx.config.filter.generator
     if spec.ppo_episodes == 0 or spec.samples == 0:
         return {"steps": 0}
@@ -353,32 +354,32 @@ def _ppo(
         }
         steps.append(entry)
         ctx.log(
-            f"ppo step {step}/{n_updates}: mean reward {entry['reward']:+.3f} (reward model "
+            f"{spec.algorithm} step {step}/{n_updates}: mean reward {entry['reward']:+.3f} (reward model "
             f"{_fmt(entry['reward_model'])}, teacher confidence {_fmt(entry['confidence'])}), KL {entry['kl']:.3f}"
         )
 
-    ctx.log(f"generator: PPO for {spec.ppo_episodes} episodes, reward = RM + {spec.confidence_weight:g} x confidence")
-    ppo_tune(
-        model,
-        AutoModelForCausalLM.from_pretrained(sft_dir),
-        AutoModelForSequenceClassification.from_pretrained(sft_dir, num_labels=1),
-        PPOReward(tokenizer, label_queries, reward),
-        tokenizer,
-        queries,
-        PPOSettings(
-            episodes=spec.ppo_episodes,
-            batch_size=spec.ppo_batch_size,
-            ppo_epochs=spec.ppo_epochs,
-            learning_rate=spec.ppo_learning_rate,
-            kl_coef=spec.kl_coef,
-            response_length=spec.response_length,
-            temperature=spec.temperature,
-            seed=ctx.seed,
-            seconds=seconds,
-        ),
-        work,
-        on_step,
+    ctx.log(
+        f"generator: {spec.algorithm.upper()} for {spec.ppo_episodes} episodes, "
+        f"reward = RM + {spec.confidence_weight:g} x confidence"
     )
+    sizes = {
+        "episodes": spec.ppo_episodes,
+        "batch_size": spec.ppo_batch_size,
+        "ppo_epochs": spec.ppo_epochs,
+        "learning_rate": spec.ppo_learning_rate,
+        "kl_coef": spec.kl_coef,
+        "response_length": spec.response_length,
+        "temperature": spec.temperature,
+        "seed": ctx.seed,
+        "seconds": seconds,
+    }
+    reference, ppo_reward = AutoModelForCausalLM.from_pretrained(sft_dir), PPOReward(tokenizer, label_queries, reward)
+    if spec.algorithm == "grpo":
+        settings = GRPOSettings(**sizes, generations=spec.grpo_generations)
+        grpo_tune(model, reference, ppo_reward, tokenizer, queries, settings, work, on_step)
+    else:
+        value_model = AutoModelForSequenceClassification.from_pretrained(sft_dir, num_labels=1)
+        ppo_tune(model, reference, value_model, ppo_reward, tokenizer, queries, PPOSettings(**sizes), work, on_step)
     model.save_pretrained(ctx.layout.generator)
     tokenizer.save_pretrained(ctx.layout.generator)
     shutil.rmtree(work, ignore_errors=True)

@@ -1,8 +1,8 @@
-"""Every use of TRL in the toolkit, behind three functions: reward-model training, SFT and PPO.
+"""Every use of TRL in the toolkit, behind four functions: reward-model training, SFT, PPO and GRPO.
 
-TRL's PPO lives in `trl.experimental.ppo` in the 1.12 line and is gone from 1.13 on (pinned `trl>=1.12,<1.13`).
-Moving to GRPO later changes this module only: `ppo_tune` takes a policy and a reward callable-as-module and
-returns the per-step log, which is all the rest of the toolkit relies on.
+TRL's PPO lives in `trl.experimental.ppo` in the 1.12 line and is gone from 1.13 on (pinned `trl>=1.12,<1.13`);
+GRPO is TRL's maintained online-RL trainer. `ppo_tune` and `grpo_tune` take the same policy, reference, reward
+and queries and return per-update logs under the same keys, which is all the rest of the toolkit relies on.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import datasets
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
+from toolkit.filtering.generator import PPOReward
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # TRL warns that its experimental namespace may change: we pin the version
-    from trl import RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
+    from trl import GRPOConfig, GRPOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
     from trl.experimental.ppo import PPOConfig, PPOTrainer
 
 
@@ -167,7 +169,7 @@ def ppo_tune(
     policy: PreTrainedModel,
     reference: PreTrainedModel,
     value_model: PreTrainedModel,
-    reward_model: torch.nn.Module,
+    reward_model: PPOReward,
     tokenizer: PreTrainedTokenizerBase,
     queries: list[list[int]],
     settings: PPOSettings,
@@ -212,3 +214,106 @@ def ppo_tune(
         with suppress(_TimeUp):  # the policy keeps the updates made so far
             trainer.train()
     return [entry for entry in trainer.state.log_history if "objective/scores" in entry]
+
+
+@dataclass(frozen=True)
+class GRPOSettings(PPOSettings):
+    """PPO's settings read the GRPO way: `batch_size` responses per update in groups of `generations` per prompt,
+    `ppo_epochs` passes over each batch (GRPO's num_iterations), `kl_coef` as beta."""
+
+    generations: int = 4
+
+
+class _QueryGRPOTrainer(GRPOTrainer):
+    """GRPO that starts generation from our query ids and uses the reference model it is given.
+
+    TRL 1.12 tokenizes a text prompt with the tokenizer's special tokens (a WordPiece [SEP] would end the query) and
+    loads its reference by the policy's hub name, which a generator built from a config does not have."""
+
+    def __init__(self, *, reference: PreTrainedModel, query_ids: dict[str, list[int]], args: GRPOConfig, **kwargs):
+        beta, args.beta = args.beta, 0.0  # beta 0 at construction: TRL then loads no reference of its own
+        super().__init__(args=args, **kwargs)
+        self.beta = args.beta = beta
+        if beta:
+            self.ref_model = self.accelerator.prepare_model(reference, evaluation_mode=True)
+        self.query_ids = query_ids
+
+    def _tokenize_prompts(self, prompts: list):
+        return [self.query_ids[prompt] for prompt in prompts], None, {}
+
+
+class _GRPOStepLog(TrainerCallback):
+    """Turns each GRPO generation step's log into PPO's keys and hands it on: `objective/scores` is the mean reward,
+    `objective/kl` the per-token KL times the mean response length (PPO sums KL over a response's tokens)."""
+
+    def __init__(self, on_step: Callable[[int, dict], None]):
+        self.on_step, self.entries = on_step, []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or logs.get("reward") is None:  # optimizer steps that reuse a generated batch log no reward
+            return
+        kl = logs.get("kl")
+        entry = {
+            **logs,
+            "objective/scores": logs["reward"],
+            "objective/kl": kl * logs["completions/mean_length"] if kl is not None else float("nan"),
+            "update": len(self.entries) + 1,
+        }
+        self.entries.append(entry)
+        self.on_step(entry["update"], entry)
+
+
+def grpo_tune(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    reward_model: PPOReward,
+    tokenizer: PreTrainedTokenizerBase,
+    queries: list[list[int]],
+    settings: GRPOSettings,
+    work_dir: Path,
+    on_step: Callable[[int, dict], None] = lambda step, logs: None,
+) -> list[dict]:
+    """GRPO with a KL penalty to `reference`, tuning `policy` in place on the same reward as `ppo_tune` (a response
+    that never ends loses 1, as PPO's missing-eos penalty). Returns one log per generated batch, keyed like PPO's.
+
+    >>> reward = PPOReward(tokenizer, label_queries, reward_fn)  # doctest: +SKIP
+    >>> grpo_tune(policy, reference, reward, tokenizer, queries, GRPOSettings(...), work_dir)  # doctest: +SKIP
+    """
+    tokenizer.padding_side = "left"
+    by_text = {tokenizer.decode(ids): list(ids) for ids in queries}  # a text prompt per query, mapped back to its ids
+    eos = tokenizer.eos_token_id
+
+    def reward(prompts: list[str], completion_ids: list[list[int]], **_) -> list[float]:
+        scores = reward_model.rewards([by_text[p] + c for p, c in zip(prompts, completion_ids, strict=True)])
+        return [float(s) - (eos not in c) for s, c in zip(scores, completion_ids, strict=True)]
+
+    updates = -(-settings.episodes // settings.batch_size)
+    steps_per_update = settings.ppo_epochs  # GRPO counts optimizer steps; each batch is used ppo_epochs times
+    step_log = _GRPOStepLog(on_step)
+    with _quiet():
+        trainer = _QueryGRPOTrainer(
+            model=policy,
+            reference=reference,
+            query_ids=by_text,
+            reward_funcs=reward,
+            args=GRPOConfig(
+                output_dir=str(work_dir),
+                max_steps=updates * steps_per_update,
+                per_device_train_batch_size=settings.batch_size,
+                num_generations=settings.generations,
+                num_iterations=settings.ppo_epochs,
+                learning_rate=settings.learning_rate,
+                beta=settings.kl_coef,
+                max_completion_length=settings.response_length,
+                temperature=settings.temperature,
+                logging_steps=1,
+                seed=settings.seed,
+                **COMMON,
+            ),
+            processing_class=tokenizer,
+            train_dataset=datasets.Dataset.from_dict({"prompt": [tokenizer.decode(ids) for ids in queries]}),
+            callbacks=[step_log]
+            + ([TimeBox(settings.seconds, MIN_PPO_UPDATES * steps_per_update)] if settings.seconds is not None else []),
+        )
+        trainer.train()
+    return step_log.entries
