@@ -21,6 +21,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "toolkit.registry",
             "toolkit.config",
             "toolkit.hooks",
+            "toolkit.logs",
+            "toolkit.quiet",
             "toolkit.packs",
             "toolkit.safe_io",
             "toolkit.manifest",
