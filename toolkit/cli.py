@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,8 +48,10 @@ def main(
 ) -> None:
     """Distil big teachers into a small, measured classifier for your domain."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = RichHandler(console=console, show_time=False, show_level=verbose, show_path=False, markup=False)
-    handler.highlighter = None
+    handler: logging.Handler = logging.StreamHandler(sys.stdout)  # a file or pipe gets plain lines, not padded ones
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_time=False, show_level=verbose, show_path=False, markup=False)
+        handler.highlighter = None
     show_logs(level, handler)
 
 
