@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 import toolkit
 from toolkit.cli import app
-from toolkit.logs import ROOT_LOGGER, logging_stage, quiet_third_party, show_logs, stage_log
+from toolkit.logs import ROOT_LOGGER, logging_stage, show_logs, stage_log
+from toolkit.quiet import quiet_third_party
 
 from .conftest import tiny_overrides
 

@@ -2,7 +2,7 @@
 `toolkit.distill`, ...). The CLI shows them through rich (`-v` more, `-q` less), a notebook on its output; a
 program that calls `toolkit.run` sees them once it configures logging, or after `show_logs()`.
 
-Third-party libraries are quieted only while our calls run (`quiet_third_party`), and left as they were after.
+Third-party libraries are quieted only while our calls run (toolkit/quiet.py), and left as they were after.
 
 >>> from toolkit.logs import show_logs
 >>> show_logs()  # INFO and above of every toolkit logger, on stderr  # doctest: +SKIP
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -52,22 +51,3 @@ def show_logs(level: int = logging.INFO, handler: logging.Handler | None = None)
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False  # shown once, not again by a root handler
-
-
-@contextmanager
-def quiet_third_party() -> Iterator[None]:
-    """Transformers at errors only and without weight-loading bars, and the notices we know to be noise silenced,
-    for the duration of the block; their settings are restored after it."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()

@@ -37,11 +37,12 @@ from toolkit.distributed import barrier, is_main_process
 from toolkit.errors import ConfigError
 from toolkit.fast import effective_config
 from toolkit.filtering import stage as filter_stage
-from toolkit.logs import logging_stage, quiet_third_party, stage_log
+from toolkit.logs import logging_stage, stage_log
 from toolkit.manifest import Manifest, environment_versions, machine_summary, now
 from toolkit.metrics import stage as evaluate_stage
 from toolkit.metrics.report import write_metrics, write_report
 from toolkit.packs import Pack
+from toolkit.quiet import quiet_third_party
 from toolkit.run_context import Log, RunContext, Stage, always, open_run
 from toolkit.run_request import RunRequest, RunResult, request_pack, resolve_data_path
 from toolkit.safe_io import RunLock

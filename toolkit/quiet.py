@@ -49,3 +49,22 @@ def quiet_log_line(starts_with: str, logger_name: str | None = None) -> Iterator
         logger.removeFilter(keep)
         for handler in [h for h in logger.handlers if h not in handlers]:
             logger.removeHandler(handler)
+
+
+@contextmanager
+def quiet_third_party() -> Iterator[None]:
+    """Transformers at errors only and without weight-loading bars for the duration of the block (dozens of loads
+    per run); its settings, and any warning filter set inside the block, are restored after it."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from toolkit.config import PackConfig, validate_pack_config
+from toolkit.config import HOOK_NAMES, PackConfig, validate_pack_config
 from toolkit.distributed import barrier, is_main_process
 from toolkit.errors import ConfigError, DataError
 from toolkit.packs import Pack, find_pack_dir, load_pack, pack_search_path
@@ -55,9 +55,6 @@ class RunResult:
     metrics: dict | None  # None until the evaluate stage has run
 
 
-PACK_HOOKS = ("synthetic", "rules", "metrics")  # the hooks a pack may declare: code files of its folder
-
-
 def request_pack(request: RunRequest) -> Pack:
     """The pack the request names. A `PackConfig` is validated again (a `model_copy(update=...)` skips the checks)
     and takes its hooks from the installed pack of its name; without one, it may declare no hooks."""
@@ -70,7 +67,7 @@ def request_pack(request: RunRequest) -> Pack:
     installed = any((folder / config.name / "pack.yaml").is_file() for folder in pack_search_path())
     if installed:
         return Pack(root=find_pack_dir(config.name).resolve(), config=config)
-    declared = [name for name in PACK_HOOKS if name in config.hooks]
+    declared = [name for name in HOOK_NAMES if name in config.hooks]
     if declared:
         raise ConfigError(
             f"RunRequest.domain: the PackConfig {config.name!r} declares hooks ({', '.join(declared)}), "
