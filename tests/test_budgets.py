@@ -11,7 +11,7 @@ from transformers import TrainerControl, TrainerState
 
 from toolkit.config import apply_overrides
 from toolkit.distill.selection import scaled_epochs
-from toolkit.filtering.budget import STEP_SHARES, filter_work, plan_filter, rest_of_run_work
+from toolkit.filtering.budget import STEP_SHARES, distill_work, filter_work, plan_filter, rest_of_run_work
 from toolkit.filtering.trl_backend import TimeBox, _TimeUp
 from toolkit.packs import load_pack
 from toolkit.threads import apply_threads, usable_cores
@@ -88,6 +88,14 @@ def test_large_data_trains_fewer_epochs_and_costs_grow_linearly() -> None:
     uncapped = apply_overrides(TRIAGE, {"recipe_search.max_samples": None})
     assert scaled_epochs(uncapped, 20_000, fast=False).distill.epochs == TRIAGE.distill.epochs
     assert rest_of_run_work(TRIAGE, 200_000) / rest_of_run_work(TRIAGE, 20_000) <= 10.5  # linear beyond the cap
+
+
+def test_selection_trains_fewer_candidates_on_large_data() -> None:
+    per_row = {rows: distill_work(TRIAGE, rows) / rows for rows in (2_000, 16_000, 70_000)}
+    assert per_row[2_000] > per_row[16_000] > per_row[70_000]
+    fixed = apply_overrides(TRIAGE, {"recipe_search.budget_rows": None})
+    assert distill_work(fixed, 16_000) > distill_work(TRIAGE, 16_000)  # the budget as given: more candidates
+    assert distill_work(fixed, 2_000) == distill_work(TRIAGE, 2_000)  # small data: the same selection
 
 
 def test_a_time_box_stops_training_at_a_step_boundary() -> None:

@@ -52,6 +52,7 @@ FLIPS: dict[str, tuple[object, str]] = {
     "distill.epochs": (2.0, "distill"),
     "distill.primary_metric": ("accuracy", "distill"),
     "recipe_search.budget": (1.0, "distill"),
+    "recipe_search.budget_rows": (1_000, "distill"),
     "recipe_search.enabled": (False, "distill"),
     "filter.reward.agreement_pairs": (10, "filter"),
     "filter.generator.samples": (7, "filter"),

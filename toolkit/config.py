@@ -277,6 +277,9 @@ class RecipeSearchSpec(StrictModel):
     enabled: bool = True
     variants: list[RecipeVariant] = DEFAULT_RECIPE_VARIANTS
     budget: float = Field(default=4.0, ge=0.0)  # the candidates after the first two: at most this x the recipe's time
+    # above this many training rows the budget shrinks in proportion: on large data every candidate costs what the
+    # recipe does, so selection would otherwise cost budget x a large run; None: the budget as given at every size
+    budget_rows: int | None = Field(default=4_000, ge=1)
     min_steps: int = Field(default=600, ge=0)  # epochs raised so that a candidate may take this many steps ...
     max_epochs: float = Field(default=30.0, gt=0.0)  # ... up to this many; early stopping ends it sooner
     # on large data, epochs cut so that a candidate sees at most this many rows (at least one epoch); None: no cap

@@ -6,8 +6,9 @@ The candidates, in order:
     <variant>   `recipe_search.variants` (LoRA vs full fine-tuning, a temperature / alpha grid), within the budget
     <best>_without_<source>     the best distilled candidate so far without each kind of filter sample it used
 
-Every candidate trains on the same rows with its epochs scaled to the data; the one best on validation is
-deployed (ties go to fewer added samples, then to the earlier candidate). The test split never chooses.
+Every candidate trains on the same rows with its epochs scaled to the data, the variants and ablations within
+`selection_budget` (smaller on large data); the one best on validation is deployed (ties go to fewer added
+samples, then to the earlier candidate). The test split never chooses.
 
 >>> choose([CandidateResult("recipe", "", False, ("generated",), 0.80, {}, 10.0),
 ...         CandidateResult("recipe_without_generated", "", False, (), 0.80, {}, 9.0)]).name
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from toolkit.config import PackConfig, apply_overrides
+from toolkit.config import PackConfig, RecipeSearchSpec, apply_overrides
 from toolkit.distill.fit import capped_epochs
 from toolkit.run_layout import RunLayout
 
@@ -135,6 +136,19 @@ def best_distilled(selection: dict) -> str:
     achieved, whether or not a baseline was deployed."""
     results = [CandidateResult(**{**c, "samples": tuple(c["samples"])}) for c in selection["candidates"]]
     return choose([r for r in results if not r.baseline and r.value is not None]).name
+
+
+def selection_budget(spec: RecipeSearchSpec, train_rows: int) -> float:
+    """The candidates after the recipe and the baseline may take this x the recipe's time: `budget`, shrunk in
+    proportion above `budget_rows` training rows so that selection's extra cost stops growing with the data.
+
+    >>> spec = RecipeSearchSpec()
+    >>> selection_budget(spec, 1_680), selection_budget(spec, 16_000), selection_budget(spec, 70_000)
+    (4.0, 1.0, 0.23)
+    """
+    if not spec.budget_rows or train_rows <= spec.budget_rows:
+        return spec.budget
+    return round(spec.budget * spec.budget_rows / train_rows, 2)
 
 
 def over_budget(results: list[CandidateResult], budget: float) -> bool:

@@ -36,6 +36,7 @@ from toolkit.distill.selection import (
     first_candidates,
     over_budget,
     scaled_epochs,
+    selection_budget,
     without_each_source,
 )
 from toolkit.distill.student import build_student, trainable_parameters
@@ -258,12 +259,13 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
     sources = tuple(s for s in SAMPLE_SOURCES if kept is not None and (kept["source"] == s).any())
     config = scaled_epochs(ctx.config, len(splits["train"].texts), ctx.fast)
     search = config.recipe_search
+    budget = selection_budget(search, len(splits["train"].texts))
     results: list[CandidateResult] = []
     candidates: dict[str, Candidate] = {}
 
     def attempt(candidate: Candidate) -> None:
         candidates[candidate.name] = candidate
-        if len(results) >= 2 and over_budget(results, search.budget):
+        if len(results) >= 2 and over_budget(results, budget):
             results.append(
                 CandidateResult(
                     candidate.name,
@@ -273,7 +275,7 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
                     None,
                     {},
                     0.0,
-                    status=f"not trained: the budget ({search.budget:g} x the recipe's time) was spent",
+                    status=f"not trained: the budget ({budget:g} x the recipe's time) was spent",
                 )
             )
             ctx.log(f"candidate {candidate.name}: skipped, the selection budget is spent")
@@ -301,7 +303,7 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
         train_candidate(ctx, candidates[best.name], splits, kept, stage_fingerprint)
     if is_main_process():
         _make_student(ctx, chosen, best, trained)
-        _write_selection(ctx, config, results, chosen)
+        _write_selection(ctx, config, results, chosen, budget)
     barrier()
     ctx.log(selection_sentence(chosen, results, config.distill.primary_metric))
     details = next(r.details for r in results if r.name == chosen.name)
@@ -362,14 +364,14 @@ def _make_student(
 
 
 def _write_selection(
-    ctx: RunContext, config: PackConfig, results: list[CandidateResult], chosen: CandidateResult
+    ctx: RunContext, config: PackConfig, results: list[CandidateResult], chosen: CandidateResult, budget: float
 ) -> None:
     payload = {
         "metric": config.distill.primary_metric,
         "chosen": chosen.name,
         "baseline_chosen": chosen.baseline,
         "deployed_teacher": chosen.details.get("teacher"),
-        "budget": config.recipe_search.budget,
+        "budget": budget,
         "seconds": round(sum(r.seconds for r in results), 2),
         "candidates": [r.to_dict() for r in results],
     }

@@ -27,6 +27,7 @@ import torch
 
 from toolkit.config import MAX_TRAINING_SAMPLES, FilterSpec, PackConfig
 from toolkit.distill.fit import capped_epochs
+from toolkit.distill.selection import selection_budget
 
 # Cost of one unit of each kind of work, in row-passes of a student-sized model (forward + backward of one row).
 # Rough, from the step times of CPU and GPU runs (BENCHMARKS.md); bench/scaling.py reports the share they give.
@@ -94,7 +95,8 @@ def distill_work(config: PackConfig, train_rows: int) -> float:
     one = min(max(epochs * train_rows, steps_rows), search.max_epochs * train_rows)
     if search.max_samples:
         one = min(one, max(train_rows, search.max_samples))
-    candidates = 1 + (1 + min(len(search.variants), int(search.budget)) if search.enabled else 0)
+    extra = math.ceil(selection_budget(search, train_rows))  # the budget is checked before each candidate
+    candidates = 1 + (1 + min(len(search.variants), extra) if search.enabled else 0)
     return candidates * one * COSTS["student_row_epoch"] / gpu_speedup(distill.batch_size, distill.gpu_batch_size)
 
 
