@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import subprocess
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ SPLITS = Path(os.environ.get("SHARED_SPLITS", SHARED.parent / "splits"))
 
 
 def code_version() -> str:
-    """The commit measured, flagged when toolkit/ or domains/ had uncommitted changes."""
+    """The commit measured, flagged when toolkit/ or domains/ had uncommitted changes. `BENCH_COMMIT` names it where
+    the copy's git metadata is stale (a lent machine gets the working tree, not the history)."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "toolkit", "domains"], capture_output=True, text=True, cwd=ROOT
@@ -36,8 +40,8 @@ def accelerator() -> str:
 
 
 def machine_name() -> str:
-    """This machine in words: its CPU, cores and accelerator."""
-    return f"{cpu_name()}, {os.cpu_count()} cores, {accelerator()}"
+    """This machine in words: its CPU, cores, accelerator and Python."""
+    return f"{cpu_name()}, {os.cpu_count()} cores, {accelerator()}, Python {platform.python_version()}"
 
 
 def machine_line(command: str, version: str, machine: str | None = None, day: str | None = None) -> str:
