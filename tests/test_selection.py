@@ -44,9 +44,10 @@ def test_choose_takes_the_best_on_validation_and_ties_to_fewer_samples() -> None
 def test_the_budget_counts_only_candidates_after_the_recipe_and_the_baseline() -> None:
     results = [result("recipe", 0.7), result("finetune", 0.7)]
     results = [CandidateResult(r.name, "", False, (), 0.7, {}, 10.0) for r in results]
-    assert not over_budget(results, budget=1.0)
+    assert not over_budget(results, budget=1.0) and over_budget(results, budget=0.5)
     results.append(CandidateResult("full", "", False, (), 0.7, {}, 10.0))
-    assert over_budget(results, budget=1.0) and not over_budget(results, budget=1.5)
+    assert over_budget(results, budget=1.0) and over_budget(results, budget=1.5)  # a second would need 2x
+    assert not over_budget(results, budget=2.0)
 
 
 def with_split_column(source: Path, folder: Path, test_labels_rotated: bool) -> Path:

@@ -36,7 +36,7 @@ from toolkit.data.splits import SPLITS, Split
 from toolkit.decision.cascade import Cascade
 from toolkit.decision.evaluation import evaluate_cascade
 from toolkit.decision.from_run import cascade_latency, deferral_inputs, ensemble_servable, load_scope
-from toolkit.distill.fit import FitSettings, fit_classifier
+from toolkit.distill.fit import FitSettings, device_batch, fit_classifier
 from toolkit.distill.recipe import validation_value
 from toolkit.distill.selection import shipped_teacher
 from toolkit.distill.student import build_student
@@ -136,10 +136,11 @@ def recover(ctx: RunContext, model: torch.nn.Module, tokenizer, splits: dict[str
     soft = load_probs(ctx.layout.ensemble_probs)
     train, validation = splits["train"], splits["validation"]
     work_dir = ctx.layout.recovery
+    batch_size, learning_rate = device_batch(recipe.batch_size, spec.recovery_learning_rate, recipe.gpu_batch_size)
     settings = FitSettings(
         epochs=spec.recovery_epochs,
-        learning_rate=spec.recovery_learning_rate,
-        batch_size=recipe.batch_size,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
         max_length=ctx.config.student.max_length,
         seed=ctx.seed,
         temperature=recipe.temperature,

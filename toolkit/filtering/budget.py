@@ -95,7 +95,7 @@ def distill_work(config: PackConfig, train_rows: int) -> float:
     one = min(max(epochs * train_rows, steps_rows), search.max_epochs * train_rows)
     if search.max_samples:
         one = min(one, max(train_rows, search.max_samples))
-    extra = math.ceil(selection_budget(search, train_rows))  # the budget is checked before each candidate
+    extra = math.floor(selection_budget(search, train_rows))  # candidates costing about the recipe's time each
     candidates = 1 + (1 + min(len(search.variants), extra) if search.enabled else 0)
     return candidates * one * COSTS["student_row_epoch"] / gpu_speedup(distill.batch_size, distill.gpu_batch_size)
 
