@@ -76,12 +76,12 @@ def measure(name: str, request: RunRequest, rows: int | None) -> dict:
 
 def table(rows: list[dict]) -> str:
     stages = ["data", "teachers", "filter", "distill", "evaluate", "compress"]
-    head = "| run | rows | wall s | " + " | ".join(f"{s} s (rows/s)" for s in stages)
+    head = "| run | device | rows | wall s | " + " | ".join(f"{s} s (rows/s)" for s in stages)
     head += " | filter share | plain fine-tune s | TF-IDF + LR s | peak memory MB |"
-    lines = [head, "|" + "---|" * (len(stages) + 7)]
+    lines = [head, "|" + "---|" * (len(stages) + 8)]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['name']} | {row.get('rows') or '—'} | failed: {row['error'][:80]} |")
+            lines.append(f"| {row['name']} | {_device(row)} | {row.get('rows') or '—'} | failed: {row['error'][:80]} |")
             continue
         by_stage = {s["stage"]: s for s in row["stages"]}
         cells = [
@@ -91,12 +91,16 @@ def table(rows: list[dict]) -> str:
         share = by_stage.get("filter", {}).get("share")
         peak = max((s["peak_memory_mb"] or 0) for s in row["stages"])
         lines.append(
-            f"| {row['name']} | {row['rows']:,} | {row['wall_seconds']:,.0f} | "
+            f"| {row['name']} | {_device(row)} | {row['rows']:,} | {row['wall_seconds']:,.0f} | "
             + " | ".join(cells)
             + f" | {'—' if share is None else f'{share:.0%}'} | {_num(row['finetune_seconds'])} | "
             f"{_num(row['tfidf_seconds'])} | {peak:,.0f} |"
         )
     return "\n".join(lines)
+
+
+def _device(row: dict) -> str:
+    return "GPU" if "GPU" in row.get("machine", "").replace("no GPU", "") else "CPU"
 
 
 def _num(value: float | None) -> str:
@@ -106,13 +110,14 @@ def _num(value: float | None) -> str:
 def plot(rows: list[dict], path: Path) -> None:
     """Seconds per stage against rows, log-log, one line per stage: a line steeper than the dotted linear guide
     grows faster than the data."""
-    import matplotlib
+    from toolkit.metrics.plots import subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sized = sorted((r for r in rows if "error" not in r and r["name"].startswith(("risk", "triage"))), key=_rows)
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    generated = [r for r in rows if "error" not in r and r["name"].startswith(("risk", "triage"))]
+    device = "GPU" if any(_device(r) == "GPU" for r in generated) else "CPU"  # one device's runs, the latest per size
+    latest = {(r["name"].split("-")[0], r["rows"]): r for r in generated if _device(r) == device}
+    pack = max({name for name, _ in latest}, key=lambda name: sum(n == name for n, _ in latest))
+    sized = sorted((r for (name, _), r in latest.items() if name == pack), key=_rows)
+    figure, axis = subplots(figsize=(7, 4.5))
     for stage in ["teachers", "filter", "distill", "evaluate", "compress"]:
         points = [(r["rows"], s["seconds"]) for r in sized for s in r["stages"] if s["stage"] == stage]
         if len(points) > 1:
@@ -120,7 +125,7 @@ def plot(rows: list[dict], path: Path) -> None:
     if sized:
         x0, x1 = sized[0]["rows"], sized[-1]["rows"]
         axis.plot([x0, x1], [10, 10 * x1 / x0], "k:", label="linear")
-    axis.set(xscale="log", yscale="log", xlabel="rows", ylabel="seconds", title="Stage time against data size")
+    axis.set(xscale="log", yscale="log", xlabel="rows", ylabel="seconds", title=f"{pack}, {device}: stage time")
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -176,7 +181,7 @@ def main() -> None:
                 print(f"{name}: the default recipe", flush=True)
                 results.append(measure(name, request(), rows))
                 saved = save_results(out, version, command, machine, rows=results)  # each run kept as it ends
-    rows = [row for part in saved.parts for row in part["rows"]]
+    rows = [{**row, "machine": part["machine"]} for part in saved.parts for row in part["rows"]]
     body = saved.header() + "\n\n" + table(rows)
     print(body)
     if args.write:
