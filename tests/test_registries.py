@@ -16,9 +16,10 @@ from toolkit.compress.variants import COMPRESSION_VARIANTS, VariantJob, register
 from toolkit.config import TeacherSpec, apply_overrides, validate_pack_config
 from toolkit.distill.fit import Split
 from toolkit.errors import ConfigError
+from toolkit.metrics.baselines import baseline_names
 from toolkit.packs import load_pack
 from toolkit.pipeline import RunRequest, run
-from toolkit.registry import ENSEMBLE_METHODS, TEACHER_KINDS, Registry
+from toolkit.registry import ENSEMBLE_METHODS, TEACHER_KINDS, Registry, teacher_trait
 from toolkit.teachers.base import BaseTeacher, build_teacher, register_teacher
 from toolkit.teachers.ensemble import EnsembleInputs, EnsembleRule, fit_ensemble_rules, register_ensemble
 
@@ -31,6 +32,8 @@ class KeywordVoteTeacher(BaseTeacher):
     """A new kind, defined here only: one vote per label keyword found in the text, plus one. Registered by the
     `keyword_votes` fixture, as `@register_teacher("keyword_votes")` would, but only for the tests that use it (the
     registry is global: other tests list the built-in kinds)."""
+
+    cheap = True  # a keyword count fits at once: refitted per fold, in the cascade's cheap tier
 
     def __init__(
         self, name: str, label_names: list[str], seed: int, max_length: int, keywords: dict | None = None
@@ -217,3 +220,28 @@ def test_a_run_fits_and_learns_from_a_registered_kind_and_ensemble_method(
     assert set(summary["ensemble_weighted"]["weights"]) == {"tfidf_lr", "votes"}
     assert summary["student_learns_from"] == "ensemble_most_sure"
     assert {"votes", "ensemble_most_sure"} <= set(result.metrics["models"])
+
+
+def test_a_kind_declares_its_traits_and_the_stages_read_them(keyword_votes, monkeypatch) -> None:
+    assert [teacher_trait(k, "cheap") for k in ("sklearn", "tabular", "rules", "hf", "keyword_votes")] == [
+        True,
+        True,
+        True,
+        False,
+        True,
+    ]
+    assert [teacher_trait(k, "shippable") for k in ("sklearn", "rules", "openai", "keyword_votes")] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert teacher_trait("openai", "paid") and not teacher_trait("keyword_votes", "paid")
+    data = finance_dict()
+    data["teachers"].append({"name": "votes", "kind": "keyword_votes", "options": {"keywords": KEYWORDS}})
+    config = validate_pack_config(data, "pack.yaml")
+    models = {name: None for name in ["finetune_baseline", "votes", *(t.name for t in config.teachers)]}
+    shippable = [t.name for t in config.teachers if t.kind in ("sklearn", "tabular")]
+    assert baseline_names(config, models) == ["finetune_baseline", *shippable]  # votes is not shippable
+    monkeypatch.setattr(keyword_votes, "shippable", True)
+    assert baseline_names(config, models) == ["finetune_baseline", *shippable, "votes"]

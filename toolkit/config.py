@@ -154,12 +154,6 @@ class TeacherSpec(StrictModel):
         return TEACHER_KINDS.check(kind)
 
 
-CHEAP_TEACHER_KINDS = ("sklearn", "tabular", "rules")
-API_TEACHER_KINDS = ("openai",)  # each call costs money: never timed on hundreds of texts, never served in a cascade
-# scikit-learn teachers: the baselines a user would build, and shippable when they win (plain data, no hook)
-BASELINE_TEACHER_KINDS = ("sklearn", "tabular")
-
-
 class EnsembleSpec(StrictModel):
     """How teachers' probabilities become the student's soft targets (every method is reported; this one is used)."""
 

@@ -118,6 +118,18 @@ TEACHER_KINDS: Registry[type] = Registry(
         "rules": "toolkit.teachers.rules",
     },
 )
+
+
+def teacher_trait(kind: str, trait: str) -> bool:
+    """Whether teacher kind `kind` declares `trait` (`cheap`, `shippable` or `paid`, on its class), importing a
+    built-in kind's module on first use.
+
+    >>> teacher_trait("sklearn", "shippable"), teacher_trait("hf", "cheap")  # doctest: +SKIP
+    (True, False)
+    """
+    return bool(getattr(TEACHER_KINDS.get(kind), trait))
+
+
 ENSEMBLE_METHODS: Registry[type] = Registry(
     "ensemble method",
     "ensemble.method",

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from toolkit.config import CHEAP_TEACHER_KINDS, PackConfig, apply_overrides, validate_pack_config
+from toolkit.config import PackConfig, apply_overrides, validate_pack_config
 from toolkit.data.splits import SPLITS, Split
 from toolkit.logs import Log, stage_log
 from toolkit.manifest import Manifest, file_digest
 from toolkit.packs import Pack, pack_of_run
+from toolkit.registry import teacher_trait
 from toolkit.run_layout import RunLayout
 from toolkit.teachers.base import Teacher, build_teacher
 from toolkit.teachers.ensemble import EnsembleRule, fit_ensemble_rules
@@ -93,7 +94,7 @@ def fit_rules(ctx: RunContext, validation: list[np.ndarray], y_val: np.ndarray) 
     """Every ensemble method fitted on the teachers' validation probabilities (deterministic, so refitting it from
     the stored probabilities gives the rule the teachers stage used)."""
     specs = ctx.config.teachers
-    cheap_names = ctx.config.ensemble.cheap or [s.name for s in specs if s.kind in CHEAP_TEACHER_KINDS]
+    cheap_names = ctx.config.ensemble.cheap or [s.name for s in specs if teacher_trait(s.kind, "cheap")]
     cheap = [i for i, s in enumerate(specs) if s.name in cheap_names]
     return fit_ensemble_rules(validation, y_val, cheap, ctx.config.ensemble.sharpness)
 

@@ -18,8 +18,9 @@ import torch
 from transformers import AutoTokenizer
 
 from toolkit.compress.quantize import INT8_FILE, ONNX_FILE, ONNX_INPUTS, load_int8
-from toolkit.config import BASELINE_TEACHER_KINDS, FieldSpec, TeacherSpec
+from toolkit.config import FieldSpec, TeacherSpec
 from toolkit.errors import ConfigError
+from toolkit.registry import TEACHER_KINDS, teacher_trait
 from toolkit.teachers.base import Teacher, build_teacher
 from toolkit.transformer_models import load_classifier, predict_logits
 
@@ -102,8 +103,9 @@ def load_variant(folder: Path, label_names: Sequence[str], max_length: int, thre
         stored = json.loads((folder / TEACHER_VARIANT_FILE).read_text(encoding="utf-8"))
         fields = [FieldSpec.model_validate(f) for f in stored["fields"]]
         spec = TeacherSpec.model_validate(stored["teacher"])
-        if spec.kind not in BASELINE_TEACHER_KINDS:
-            raise ConfigError(f"{folder}: a {spec.kind} teacher is not shipped; shippable: {BASELINE_TEACHER_KINDS}")
+        if not teacher_trait(spec.kind, "shippable"):
+            shippable = [kind for kind in TEACHER_KINDS.names() if teacher_trait(kind, "shippable")]
+            raise ConfigError(f"{folder}: a {spec.kind} teacher is not shipped; shippable kinds: {shippable}")
         teacher = build_teacher(spec, list(label_names), 0, max_length, fields=fields)
         teacher.load(folder)
         return TeacherClassifier(teacher)

@@ -31,7 +31,7 @@ from toolkit.compress.quantize import export_onnx, quantize_int8, quantize_onnx_
 from toolkit.compress.report import choose_variant, write_compression_report
 from toolkit.compress.runtime import TEACHER_VARIANT_FILE, folder_size, load_variant, softmax
 from toolkit.compress.variants import COMPRESSION_VARIANTS, VariantJob, register_variant, variant_plan
-from toolkit.config import API_TEACHER_KINDS, CompressSpec
+from toolkit.config import CompressSpec
 from toolkit.data.splits import SPLITS, Split
 from toolkit.decision.cascade import Cascade
 from toolkit.decision.evaluation import evaluate_cascade
@@ -45,6 +45,7 @@ from toolkit.manifest import fingerprint as hash_parts
 from toolkit.metrics.evaluation import evaluate_model
 from toolkit.metrics.report import METRICS_SCHEMA_VERSION
 from toolkit.quiet import GRADIENT_CHECKPOINTING_NOTICE, quiet_warning
+from toolkit.registry import teacher_trait
 from toolkit.run_context import RunContext, Stage, ensemble_rule, hook_digest, load_probs, load_split, restore_teachers
 from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
@@ -242,7 +243,7 @@ def _rows(split: Split, indices: list[int]):
 
 def ensemble_predictor(ctx: RunContext, test: Split):
     """The teacher ensemble as one callable on test-row indices, or None when a teacher is a paid API."""
-    if any(spec.kind in API_TEACHER_KINDS for spec in ctx.config.teachers):
+    if any(teacher_trait(spec.kind, "paid") for spec in ctx.config.teachers):
         return None
     teachers, rule = restore_teachers(ctx), ensemble_rule(ctx)
     rows = test.rows.reset_index(drop=True) if test.rows is not None else None

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from toolkit.config import API_TEACHER_KINDS, PackConfig
+from toolkit.config import PackConfig
 from toolkit.decision.cascade import Cascade
 from toolkit.decision.evaluation import DeferralInputs, evaluate_cascade
 from toolkit.decision.scope import ScopeModel
 from toolkit.decision.serving import CascadeModels, CombineFn, StudentFn, TeachersFn, time_cascade
 from toolkit.distill.selection import shipped_teacher
+from toolkit.registry import teacher_trait
 from toolkit.run_context import RunContext, ensemble_rule, load_probs, load_split, restore_teachers, teacher_probs
 from toolkit.safe_io import atomic_write_text
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_proba
@@ -24,7 +25,7 @@ JUDGED = ("validation", "test")
 
 def ensemble_servable(config: PackConfig) -> bool:
     """The ensemble can be the cascade's second step: the pack allows it and no teacher is a paid API."""
-    return config.deferral.ensemble and not any(t.kind in API_TEACHER_KINDS for t in config.teachers)
+    return config.deferral.ensemble and not any(teacher_trait(t.kind, "paid") for t in config.teachers)
 
 
 def field_columns(frame: pd.DataFrame, config: PackConfig) -> pd.DataFrame | None:

@@ -25,7 +25,7 @@ import torch
 from peft import PeftModel
 from transformers import set_seed
 
-from toolkit.config import BASELINE_TEACHER_KINDS, PackConfig
+from toolkit.config import PackConfig
 from toolkit.data.splits import SPLITS, Split
 from toolkit.distill.recipe import phases_record, recipe_phases, run_recipe, validation_value
 from toolkit.distill.selection import (
@@ -42,6 +42,7 @@ from toolkit.distill.selection import (
 from toolkit.distill.student import build_student, trainable_parameters
 from toolkit.distributed import barrier, is_main_process
 from toolkit.manifest import fingerprint as hash_parts
+from toolkit.registry import teacher_trait
 from toolkit.run_context import RunContext, Stage, load_probs, load_split
 from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
 from toolkit.transformer_models import load_tokenizer, predict_proba
@@ -293,7 +294,7 @@ def run_distill(ctx: RunContext, stage_fingerprint: str) -> dict:
         results += [
             _teacher_result(ctx, spec.name, spec.kind, splits)
             for spec in ctx.config.teachers
-            if spec.kind in BASELINE_TEACHER_KINDS
+            if teacher_trait(spec.kind, "shippable")
         ]
     chosen = choose(results)
     trained = [r for r in results if r.value is not None and "teacher" not in r.details]

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 
-from toolkit.config import CHEAP_TEACHER_KINDS, MAX_TRAINING_SAMPLES
+from toolkit.config import MAX_TRAINING_SAMPLES
 from toolkit.data.loading import read_table
 from toolkit.data.rendering import label_prompt, parse_fields
 from toolkit.data.splits import SPLITS, Split
@@ -46,6 +46,7 @@ from toolkit.filtering.selection import Reference, select
 from toolkit.filtering.trl_backend import GRPOSettings, PPOSettings, TrainingSettings, grpo_tune, ppo_tune, sft_train
 from toolkit.manifest import Progress, file_digest
 from toolkit.manifest import fingerprint as hash_parts
+from toolkit.registry import teacher_trait
 from toolkit.run_context import (
     RunContext,
     Stage,
@@ -551,7 +552,7 @@ def _out_of_fold_train(ctx: RunContext, splits: dict[str, Split]) -> np.ndarray:
     stored = teacher_probs(ctx)
     per_teacher = []
     for spec, probs in zip(ctx.config.teachers, stored, strict=True):
-        if spec.kind not in CHEAP_TEACHER_KINDS or folds < 2:
+        if not teacher_trait(spec.kind, "cheap") or folds < 2:
             per_teacher.append(probs["train"])
             continue
         oof = np.zeros_like(probs["train"])

@@ -11,16 +11,17 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from toolkit.config import BASELINE_TEACHER_KINDS, PackConfig
+from toolkit.config import PackConfig
 from toolkit.data.scores import macro_f1
 from toolkit.metrics.bootstrap import paired_difference
+from toolkit.registry import teacher_trait
 
 FINETUNE_BASELINE = "finetune_baseline"
 
 
 def baseline_names(config: PackConfig, models: Mapping[str, object]) -> list[str]:
     """The run's baselines present in `models`: the plain fine-tune, then the scikit-learn teachers."""
-    teachers = [t.name for t in config.teachers if t.kind in BASELINE_TEACHER_KINDS]
+    teachers = [t.name for t in config.teachers if teacher_trait(t.kind, "shippable")]
     return [name for name in [FINETUNE_BASELINE, *teachers] if name in models]
 
 

@@ -67,6 +67,10 @@ class BaseTeacher:
     `Teacher` protocol (fit, predict_proba, fingerprint, save, load)."""
 
     kind: ClassVar[str] = ""  # set by @register_teacher
+    # Traits a kind declares (the stages ask `teacher_trait(kind, trait)`, never a list of kinds):
+    cheap: ClassVar[bool] = False  # fits in seconds: refitted per fold to find label issues; the cascade's cheap tier
+    shippable: ClassVar[bool] = False  # plain data, no hook: a baseline in selection, deployed as it is if it wins
+    paid: ClassVar[bool] = False  # each call costs money: never timed on hundreds of texts, never served in a cascade
 
     def __init__(self, name: str, label_names: Sequence[str], seed: int, max_length: int) -> None:
         self.name = name

@@ -228,6 +228,8 @@ class OpenAITeacher(BaseTeacher):
     `base_url`). Loopback endpoints are called without the environment's proxy, and no endpoint's redirect is
     followed, so the key and the texts go to `base_url` only."""
 
+    paid = True
+
     def __init__(
         self,
         name: str,

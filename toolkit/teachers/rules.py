@@ -26,6 +26,8 @@ from toolkit.teachers.base import BaseTeacher, register_teacher
 class RuleTeacher(BaseTeacher):
     """Domain rules as a teacher; usable alone or inside the ensemble."""
 
+    cheap = True
+
     def __init__(
         self,
         name: str,

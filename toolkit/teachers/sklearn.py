@@ -48,6 +48,7 @@ LINEAR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # the linear tabular mod
 class _SklearnTeacher(BaseTeacher, ABC):
     """Shared fit / save / load for teachers that wrap one scikit-learn pipeline."""
 
+    cheap = shippable = True
     options: dict
     pipeline: Pipeline
 
