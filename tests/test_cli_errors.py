@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
@@ -70,6 +71,8 @@ def test_validate_lists_every_error_and_exits_2(tmp_path: Path) -> None:
 
 def test_installed_command_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("domain-distill")
+    if not script.is_file():  # e.g. the toolkit on PYTHONPATH, not installed (make setup installs it)
+        pytest.skip(f"the domain-distill command is not installed next to {sys.executable}")
     completed = subprocess.run(
         [str(script), "run", "--domain", "finance_risk", "--data", str(tmp_path / "gone.jsonl")],
         capture_output=True,
