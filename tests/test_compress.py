@@ -24,6 +24,7 @@ from toolkit.compress.quantize import (
     save_int8,
 )
 from toolkit.compress.runtime import load_variant
+from toolkit.compress.variants import COMPRESSION_VARIANTS, VariantJob, register_variant
 from toolkit.decision.cascade import Cascade
 from toolkit.distill.stage import save_student
 from toolkit.errors import DataError
@@ -214,6 +215,29 @@ def test_compress_command_skips_when_unchanged_and_reruns_on_a_new_setting(compr
     )
     assert result.exit_code == 0, result.output
     assert "onnx_int4" not in json.loads((compressed_run.run_dir / "export" / "metrics.json").read_text())["models"]
+    compress_run(compressed_run.run_dir, log=lambda _: None)  # back to the run's own settings for the next tests
+
+
+def _exporter_that_breaks(job: VariantJob) -> dict:
+    raise RuntimeError("[ShapeInferenceError] Inferred shape and existing shape differ in rank\n(more detail)")
+
+
+def test_a_variant_that_fails_to_build_costs_only_itself_and_what_is_made_from_it(compressed_run) -> None:
+    with COMPRESSION_VARIANTS.scope():
+        register_variant("broken", "an exporter that fails here", source="pruned_fp32")(_exporter_that_breaks)
+        register_variant("from_broken", "made from the broken one", source="broken")(_exporter_that_breaks)
+        lines: list[str] = []
+        compress_run(compressed_run.run_dir, overrides={"compress.onnx_int4": False}, log=lines.append)
+    export = compressed_run.run_dir / "export"
+    metrics = json.loads((export / "metrics.json").read_text())
+    assert metrics["failed"] == {
+        "broken": "RuntimeError: [ShapeInferenceError] Inferred shape and existing shape differ in rank",
+        "from_broken": "not built: broken, which it is made from, failed",
+    }
+    assert "broken" not in metrics["models"] and "torch_int8" in metrics["models"] and metrics["chosen"]
+    assert not (export / "broken").exists()
+    assert "`broken`: **failed**" in (export / "compression.md").read_text()
+    assert any("broken failed" in line for line in lines)
     compress_run(compressed_run.run_dir, log=lambda _: None)  # back to the run's own settings for the next tests
 
 

@@ -102,6 +102,8 @@ def render_compression(payload: dict, config: PackConfig) -> str:
     lines += ["", "## How each variant was made and checked", ""]
     for name, entry in models.items():
         lines.append(f"- `{name}`: {entry['role']}. {_built_note(entry['built'])}")
+    for name, why in payload.get("failed", {}).items():
+        lines.append(f"- `{name}`: **failed**, so it is not compared or deployed ({why}). The next run tries again.")
     pruning = models.get("pruned_fp32", {}).get("built")
     if pruning:
         tries = ", ".join(

@@ -237,6 +237,32 @@ def build_variant(ctx: RunContext, name: str, source: str, tokenizer, splits: di
     return COMPRESSION_VARIANTS.get(name).build(VariantJob(ctx, name, source, tokenizer, splits))
 
 
+def build_variants(
+    ctx: RunContext, plan: list[tuple[str, str, str]], progress: Progress, tokenizer, splits: dict[str, Split]
+) -> dict[str, str]:
+    """Build every planned variant not built yet; returns the ones that failed, with why. The first variant (what
+    is deployed at the least) must build; a later one failing (an exporter that breaks on this machine's onnx, say)
+    costs only itself and the variants made from it, and is tried again on the next run."""
+    failed: dict[str, str] = {}
+    for position, (name, _, source) in enumerate(plan):
+        if progress.done(f"build:{name}"):
+            continue
+        if source in failed:
+            failed[name] = f"not built: {source}, which it is made from, failed"
+            continue
+        ctx.log(f"compress: building {name} from {source}")
+        try:
+            progress.record(f"build:{name}", build_variant(ctx, name, source, tokenizer, splits))
+        except Exception as error:  # third-party exporters fail in their own ways; the run goes on without it
+            if position == 0:
+                raise
+            first_line = (str(error).strip().splitlines() or [""])[0][:300]
+            failed[name] = f"{type(error).__name__}: {first_line}"
+            shutil.rmtree(ctx.layout.export / name, ignore_errors=True)
+            ctx.log(f"compress: {name} failed ({failed[name]}); the other variants go on")
+    return failed
+
+
 def _rows(split: Split, indices: list[int]):
     return split.rows.iloc[indices].reset_index(drop=True) if split.rows is not None else None
 
@@ -291,10 +317,8 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
     tokenizer = load_tokenizer(str(ctx.layout.student_merged))
     max_length = config.student.max_length
     plan = variant_plan(config, shipped_teacher(ctx.run_dir))
-    for name, _, source in plan:
-        if not progress.done(f"build:{name}"):
-            ctx.log(f"compress: building {name} from {source}")
-            progress.record(f"build:{name}", build_variant(ctx, name, source, tokenizer, splits))
+    failed = build_variants(ctx, plan, progress, tokenizer, splits)
+    plan = [entry for entry in plan if entry[0] not in failed]
     hook = ctx.pack.hook("metrics") if ctx.pack.has_hook("metrics") else None
     y_val, y_test, test = splits["validation"].labels, splits["test"].labels, splits["test"]
     timing = config.compress.latency
@@ -376,6 +400,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
         "models": models,
         "chosen": chosen,
         "reason": reason,
+        "failed": failed,
     }
     atomic_write_text(ctx.layout.export_metrics, json.dumps(payload, indent=2, default=float))
     write_compression_report(folder, payload, config)
