@@ -18,16 +18,18 @@ from toolkit.quiet import quiet_third_party
 from .conftest import tiny_overrides
 
 
-def test_a_run_logs_each_stage_on_its_own_logger(tmp_path: Path, tiny_model_dir: Path, finance_sample: Path, caplog):
+def test_a_run_logs_on_the_sending_modules_logger_with_the_stage(
+    tmp_path: Path, tiny_model_dir: Path, finance_sample: Path, caplog
+):
     request = toolkit.RunRequest(
         domain="finance_risk", data=finance_sample, out=tmp_path / "run", overrides=tiny_overrides(tiny_model_dir)
     )
     with caplog.at_level(logging.INFO, logger=ROOT_LOGGER):
         logging.getLogger(ROOT_LOGGER).propagate = True  # caplog listens on the root logger
         toolkit.run(request, until="data")
-    by_logger = {(r.name, r.getMessage()) for r in caplog.records}
-    assert ("toolkit.data", "[data] running") in by_logger
-    assert any(name == "toolkit.data" and message.startswith("data: ") for name, message in by_logger)
+    by_logger = {(r.name, r.stage, r.getMessage()) for r in caplog.records}
+    assert ("toolkit.pipeline", "data", "[data] running") in by_logger
+    assert any(name == "toolkit.data.stage" and message.startswith("data: ") for name, _, message in by_logger)
 
 
 def test_stage_log_follows_the_stage_running_now(caplog) -> None:
@@ -36,9 +38,9 @@ def test_stage_log_follows_the_stage_running_now(caplog) -> None:
         with logging_stage("distill"):
             stage_log("inside")
         stage_log("outside")
-    assert [(r.name, r.getMessage()) for r in caplog.records] == [
-        ("toolkit.distill", "inside"),
-        ("toolkit.run", "outside"),
+    assert [(r.name, r.stage, r.getMessage()) for r in caplog.records] == [  # sent from outside the toolkit
+        ("toolkit.distill", "distill", "inside"),
+        ("toolkit.run", "run", "outside"),
     ]
 
 

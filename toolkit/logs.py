@@ -1,6 +1,7 @@
-"""Where the toolkit's messages go: `logging` loggers named `toolkit.<stage>` (`toolkit.teachers`,
-`toolkit.distill`, ...). The CLI shows them through rich (`-v` more, `-q` less), a notebook on its output; a
-program that calls `toolkit.run` sees them once it configures logging, or after `show_logs()`.
+"""Where the toolkit's messages go: `logging`, one logger per module that sends them (`toolkit.distill.stage`,
+`toolkit.filtering.trl_backend`, ...), so a package's logger (`toolkit.filtering`) holds a stage's area; each record's
+`stage` attribute names the stage running. The CLI shows them through rich (`-v` more, `-q` less), a notebook on its
+output; a program that calls `toolkit.run` sees them once it configures logging, or after `show_logs()`.
 
 Third-party libraries are quieted only while our calls run (toolkit/quiet.py), and left as they were after.
 
@@ -24,13 +25,17 @@ _handler_mark = "_toolkit_handler"
 
 
 def stage_log(line: str) -> None:
-    """The default `log` of a run: `line` at INFO on the logger of the stage running now (`toolkit.<stage>`)."""
-    logging.getLogger(f"{ROOT_LOGGER}.{_stage.get()}").info(line)
+    """The default `log` of a run: `line` at INFO on the logger of the toolkit module that sent it (a run passes
+    this function down as `log`, so the sender is the caller), else on `toolkit.<stage running now>`."""
+    sender = sys._getframe(1).f_globals.get("__name__", "")  # as logging's own findCaller does
+    name = sender if sender.startswith(f"{ROOT_LOGGER}.") else f"{ROOT_LOGGER}.{_stage.get()}"
+    logging.getLogger(name).info(line, extra={"stage": _stage.get()}, stacklevel=2)
 
 
 @contextmanager
 def logging_stage(name: str) -> Iterator[None]:
-    """Messages sent through `stage_log` inside the block go to `toolkit.<name>`."""
+    """Messages sent through `stage_log` inside the block carry `stage=name` (and go to `toolkit.<name>` when no
+    toolkit module sent them)."""
     token = _stage.set(name)
     try:
         yield
