@@ -157,4 +157,4 @@ def over_budget(results: list[CandidateResult], budget: float) -> bool:
     if len(results) < 2:
         return False
     extra = sum(r.seconds for r in results[2:])
-    return extra + results[0].seconds > budget * results[0].seconds * 1.05  # 5%: timing noise between equals
+    return extra + results[0].seconds >= budget * results[0].seconds * 1.05  # 5%: timing noise between equals
