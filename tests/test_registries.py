@@ -223,25 +223,16 @@ def test_a_run_fits_and_learns_from_a_registered_kind_and_ensemble_method(
 
 
 def test_a_kind_declares_its_traits_and_the_stages_read_them(keyword_votes, monkeypatch) -> None:
-    assert [teacher_trait(k, "cheap") for k in ("sklearn", "tabular", "rules", "hf", "keyword_votes")] == [
-        True,
-        True,
-        True,
-        False,
-        True,
-    ]
-    assert [teacher_trait(k, "shippable") for k in ("sklearn", "rules", "openai", "keyword_votes")] == [
-        True,
-        False,
-        False,
-        False,
-    ]
+    cheap = {kind: teacher_trait(kind, "cheap") for kind in ("sklearn", "tabular", "rules", "hf", "keyword_votes")}
+    assert cheap == {"sklearn": True, "tabular": True, "rules": True, "hf": False, "keyword_votes": True}
+    shippable = {kind: teacher_trait(kind, "shippable") for kind in ("sklearn", "rules", "openai", "keyword_votes")}
+    assert shippable == {"sklearn": True, "rules": False, "openai": False, "keyword_votes": False}
     assert teacher_trait("openai", "paid") and not teacher_trait("keyword_votes", "paid")
     data = finance_dict()
     data["teachers"].append({"name": "votes", "kind": "keyword_votes", "options": {"keywords": KEYWORDS}})
     config = validate_pack_config(data, "pack.yaml")
     models = {name: None for name in ["finetune_baseline", "votes", *(t.name for t in config.teachers)]}
-    shippable = [t.name for t in config.teachers if t.kind in ("sklearn", "tabular")]
-    assert baseline_names(config, models) == ["finetune_baseline", *shippable]  # votes is not shippable
+    baselines = [t.name for t in config.teachers if t.kind in ("sklearn", "tabular")]
+    assert baseline_names(config, models) == ["finetune_baseline", *baselines]  # votes is not shippable
     monkeypatch.setattr(keyword_votes, "shippable", True)
-    assert baseline_names(config, models) == ["finetune_baseline", *shippable, "votes"]
+    assert baseline_names(config, models) == ["finetune_baseline", *baselines, "votes"]
