@@ -75,6 +75,11 @@ class TimeBox(TrainerCallback):
         self.started = time.perf_counter()
         self.stopped_at: int | None = None
 
+    @classmethod
+    def boxing(cls, seconds: float | None, min_steps: int = 1, hard: bool = False) -> list[TrainerCallback]:
+        """The callbacks for a Trainer: this box, or none when `seconds` is None (no time box)."""
+        return [] if seconds is None else [cls(seconds, min_steps, hard)]
+
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
 
@@ -106,7 +111,7 @@ def _fit(
             ),
             train_dataset=datasets.Dataset.from_dict(columns),
             processing_class=tokenizer,
-            callbacks=[TimeBox(settings.seconds)] if settings.seconds is not None else None,
+            callbacks=TimeBox.boxing(settings.seconds),
         )
         trainer.train()
     return trainer.state.log_history
@@ -208,8 +213,7 @@ def ppo_tune(
             value_model=value_model,
             train_dataset=queries_data,
             eval_dataset=queries_data.select(range(min(len(queries), settings.batch_size))),
-            callbacks=[_StepLog(on_step)]
-            + ([TimeBox(settings.seconds, MIN_PPO_UPDATES, hard=True)] if settings.seconds is not None else []),
+            callbacks=[_StepLog(on_step)] + TimeBox.boxing(settings.seconds, MIN_PPO_UPDATES, hard=True),
         )
         with suppress(_TimeUp):  # the policy keeps the updates made so far
             trainer.train()
@@ -280,7 +284,8 @@ def grpo_tune(
     >>> grpo_tune(policy, reference, reward, tokenizer, queries, GRPOSettings(...), work_dir)  # doctest: +SKIP
     """
     tokenizer.padding_side = "left"
-    by_text = {tokenizer.decode(ids): list(ids) for ids in queries}  # a text prompt per query, mapped back to its ids
+    prompts = [tokenizer.decode(ids) for ids in queries]
+    by_text = {text: list(ids) for text, ids in zip(prompts, queries, strict=True)}  # each prompt back to its ids
     eos = tokenizer.eos_token_id
 
     def reward(prompts: list[str], completion_ids: list[list[int]], **_) -> list[float]:
@@ -311,9 +316,8 @@ def grpo_tune(
                 **COMMON,
             ),
             processing_class=tokenizer,
-            train_dataset=datasets.Dataset.from_dict({"prompt": [tokenizer.decode(ids) for ids in queries]}),
-            callbacks=[step_log]
-            + ([TimeBox(settings.seconds, MIN_PPO_UPDATES * steps_per_update)] if settings.seconds is not None else []),
+            train_dataset=datasets.Dataset.from_dict({"prompt": prompts}),
+            callbacks=[step_log] + TimeBox.boxing(settings.seconds, MIN_PPO_UPDATES * steps_per_update),
         )
         trainer.train()
     return step_log.entries
