@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "toolkit.distributed",
             "toolkit.threads",
             "toolkit.timing",
+            "toolkit.heap",
             "toolkit.fast",
         ),
     ),

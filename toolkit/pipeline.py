@@ -37,6 +37,7 @@ from toolkit.distributed import barrier, is_main_process
 from toolkit.errors import ConfigError
 from toolkit.fast import effective_config
 from toolkit.filtering import stage as filter_stage
+from toolkit.heap import older_objects_frozen
 from toolkit.logs import logging_stage, stage_log
 from toolkit.manifest import Manifest, environment_versions, machine_summary, now
 from toolkit.metrics import stage as evaluate_stage
@@ -143,7 +144,7 @@ def _run_stage(ctx: RunContext, stage: Stage, force: bool, main: bool) -> bool:
         ctx.log(f"[{stage.name}] running")
         if main:
             ctx.manifest.start_stage(stage.name, key)
-        with Meter() as meter:
+        with Meter() as meter, older_objects_frozen():
             details = stage.run(ctx) if main or not stage.main_process_only else {}
             barrier()
         if main:

@@ -48,6 +48,7 @@ from toolkit.quiet import GRADIENT_CHECKPOINTING_NOTICE, quiet_warning
 from toolkit.registry import teacher_trait
 from toolkit.run_context import RunContext, Stage, ensemble_rule, hook_digest, load_probs, load_split, restore_teachers
 from toolkit.safe_io import atomic_folder, atomic_path, atomic_write_text
+from toolkit.timing import StepClock
 from toolkit.transformer_models import load_classifier, load_tokenizer, predict_logits, predict_proba
 
 ENSEMBLE_TIMED_TEXTS = 64  # test texts the teacher ensemble (a reference, not a variant) is timed on
@@ -90,7 +91,9 @@ def prune_student(
     train, validation = splits["train"], splits["validation"]
     rows = np.random.default_rng(ctx.seed).permutation(len(train.texts))[: spec.importance_rows]
     max_length = config.student.max_length
+    clock = StepClock()
     importance = head_importance(model, tokenizer, [train.texts[i] for i in rows], train.labels[rows], max_length)
+    clock.lap("importance")
     critical = ctx.labels.index(config.critical_label) if config.critical_label else None
     metric = config.distill.primary_metric
 
@@ -100,6 +103,7 @@ def prune_student(
 
     choice = choose_heads(model, importance, score, spec.budget, spec.step, spec.tolerance)
     prune_heads(model, choice.heads)
+    clock.lap("search")
     ctx.log(
         f"compress: pruned {choice.removed} of {choice.total} attention heads; validation {metric} "
         f"{choice.baseline:.3f} -> {choice.value:.3f} (tolerance {spec.tolerance})"
@@ -116,7 +120,9 @@ def prune_student(
             f"compress: after {spec.recovery_epochs:g} epoch(s) of recovery, validation {metric} {recovered:.3f}"
             + ("" if kept else "; lower than without it, so the weights from before the recovery are kept")
         )
+        clock.lap("recovery")
     return model.to("cpu"), {
+        "seconds": clock.laps,
         "recovered": recovered,
         "recovery_kept": kept,
         "removed": choice.removed,
@@ -340,7 +346,7 @@ def run_compress(ctx: RunContext, stage_fingerprint: str, remeasure: bool = Fals
             ctx.log(f"compress: evaluating and timing {name}")
             classifier = load_variant(folder / name, labels, max_length, threads)
             probs = {
-                split: softmax(classifier.logits(splits[split].texts, splits[split].rows))
+                split: softmax(classifier.quality_logits(splits[split].texts, splits[split].rows))
                 for split in ("validation", "test")
             }
             probs_path.parent.mkdir(exist_ok=True)

@@ -49,9 +49,9 @@ class RewardModel:
         rejected = self._ids(label_prompts, [p.rejected for p in pairs])
         return train_reward_model(self.model, self.tokenizer, chosen, rejected, settings, work_dir)
 
-    def raw_scores(self, prompts: Sequence[str], texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def raw_scores(self, prompts: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         inputs = [reward_input(p, t) for p, t in zip(prompts, texts, strict=True)]
-        logits = predict_logits(self.model, self.tokenizer, inputs, self.max_length, batch_size=batch_size)
+        logits = predict_logits(self.model, self.tokenizer, inputs, self.max_length)
         return logits[:, 0].astype(float)
 
     def standardise_on(self, prompts: Sequence[str], texts: Sequence[str]) -> None:

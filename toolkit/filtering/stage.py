@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from dataclasses import replace
 from itertools import cycle, islice
 from pathlib import Path
@@ -60,6 +59,7 @@ from toolkit.safe_io import atomic_path, atomic_write_text
 from toolkit.teachers.base import build_teacher
 from toolkit.teachers.cache import TeacherCache
 from toolkit.teachers.committee import Committee
+from toolkit.timing import StepClock
 from toolkit.transformer_models import load_tokenizer
 
 
@@ -117,21 +117,14 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     set_seed(ctx.seed)
     cache = TeacherCache(ctx.layout.teacher_cache)
     committee = Committee(restore_teachers(ctx), ensemble_rule(ctx), cache)
-    seconds: dict[str, float] = {}
-    clock = started = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        seconds[name] = round(time.perf_counter() - clock, 1)
-        clock = time.perf_counter()
-
+    clock = StepClock()
     try:
         if progress.done("generator_sft"):
             generator, tokenizer = _restore_generator(ctx, "generator_sft")
         else:
             generator, tokenizer = _sft_generator(ctx, splits["train"], prompts, plan.step_seconds("generator_sft"))
             progress.record("generator_sft")
-        lap("generator_sft")
+        clock.lap("generator_sft")
         if progress.done("reward_model"):
             reward_model, reward_summary = RewardModel.load(layout.reward_model), progress.info("reward_model")
             ctx.log("reward model: trained earlier in this run, restored")
@@ -146,18 +139,18 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
                 plan.step_seconds("reward_model"),
             )
             progress.record("reward_model", reward_summary)
-        lap("reward_model")
+        clock.lap("reward_model")
         if progress.done("ppo"):
             generator, tokenizer = _restore_generator(ctx, "generator")
             ppo_summary = progress.info("ppo")
         else:
-            box = plan.ppo_seconds(spent=time.perf_counter() - started)
+            box = plan.ppo_seconds(spent=clock.elapsed)
             ppo_summary = {
                 **_ppo(ctx, generator, tokenizer, prompts, reward_model, committee, box),
                 "time_box_seconds": box,
             }
             progress.record("ppo", ppo_summary)
-        lap("ppo")
+        clock.lap("ppo")
         if progress.done("candidates"):
             candidates = pd.read_parquet(layout.filter_candidates)
             ctx.log(f"candidates: {len(candidates)} written earlier in this run, restored")
@@ -166,11 +159,11 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             with atomic_path(layout.filter_candidates) as temporary:
                 candidates.to_parquet(temporary, index=False)
             progress.record("candidates")
-        lap("generation")
+        clock.lap("generation")
         kept, rejected = _select(ctx, candidates, splits, prompts, reward_model, committee)
-        lap("selection")
+        clock.lap("selection")
         issues = _label_issues(ctx, splits, ensemble)
-        lap("label_issues")
+        clock.lap("label_issues")
     finally:
         cache.close()
     with atomic_path(layout.kept) as temporary:
@@ -195,7 +188,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         "label_issues": {"flagged": len(issues), "by_split": _counts(issues["split"])},
         "preferences": str(preferences) if preferences else None,
         "unlabeled_pool": str(pool) if pool else None,
-        "seconds": seconds,
+        "seconds": clock.laps,
         "budget": {
             "share": ctx.config.filter.budget_share,
             "scale": plan.scale,
@@ -216,7 +209,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         "rejected": len(rejected),
         "label_issues": len(issues),
         "reward_pairwise_accuracy": reward_summary["pairwise_accuracy"],
-        "steps": seconds,
+        "steps": clock.laps,
     }
 
 
