@@ -108,25 +108,27 @@ def _num(value: float | None) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Seconds per stage against rows, log-log, one line per stage: a line steeper than the dotted linear guide
-    grows faster than the data."""
+    """Seconds per stage against rows, log-log, one panel per pack and one line per stage: a line steeper than the
+    dotted linear guide grows faster than the data."""
     from toolkit.metrics.plots import subplots
 
     generated = [r for r in rows if "error" not in r and r["name"].startswith(("risk", "triage"))]
     device = "GPU" if any(_device(r) == "GPU" for r in generated) else "CPU"  # one device's runs, the latest per size
     latest = {(r["name"].split("-")[0], r["rows"]): r for r in generated if _device(r) == device}
-    pack = max({name for name, _ in latest}, key=lambda name: sum(n == name for n, _ in latest))
-    sized = sorted((r for (name, _), r in latest.items() if name == pack), key=_rows)
-    figure, axis = subplots(figsize=(7, 4.5))
-    for stage in ["teachers", "filter", "distill", "evaluate", "compress"]:
-        points = [(r["rows"], s["seconds"]) for r in sized for s in r["stages"] if s["stage"] == stage]
-        if len(points) > 1:
-            axis.plot(*zip(*points, strict=True), marker="o", label=stage)
-    if sized:
+    packs = sorted({name for name, _ in latest})
+    figure, axes = subplots(1, len(packs), figsize=(6 * len(packs), 4.5), squeeze=False, sharey=True)
+    for axis, pack in zip(axes[0], packs, strict=True):
+        sized = sorted((r for (name, _), r in latest.items() if name == pack), key=_rows)
+        for stage in ["teachers", "filter", "distill", "evaluate", "compress"]:
+            points = [(r["rows"], s["seconds"]) for r in sized for s in r["stages"] if s["stage"] == stage]
+            if len(points) > 1:
+                axis.plot(*zip(*points, strict=True), marker="o", label=stage)
         x0, x1 = sized[0]["rows"], sized[-1]["rows"]
-        axis.plot([x0, x1], [10, 10 * x1 / x0], "k:", label="linear")
-    axis.set(xscale="log", yscale="log", xlabel="rows", ylabel="seconds", title=f"{pack}, {device}: stage time")
-    axis.legend()
+        if x1 > x0:
+            axis.plot([x0, x1], [10, 10 * x1 / x0], "k:", label="linear")
+        axis.set(xscale="log", yscale="log", xlabel="rows", title=f"{pack}, {device}: stage time")
+        axis.legend()
+    axes[0][0].set_ylabel("seconds")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
