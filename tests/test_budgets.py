@@ -80,6 +80,16 @@ def test_ppo_gets_what_the_steps_before_it_left() -> None:
     assert plan.ppo_seconds(spent=plan.seconds * 2) == 0.0  # spent already: one PPO step, then stop
 
 
+def test_label_issues_time_comes_off_the_trained_steps_boxes() -> None:
+    plan = plan_filter(heavy_filter(0.25), 20_000, teachers_seconds=100.0)
+    quick, slow = plan.after(spent=plan.seconds * 0.1), plan.after(spent=plan.seconds * 0.5)
+    for step in STEP_SHARES:
+        assert slow.step_seconds(step) < quick.step_seconds(step) < plan.step_seconds(step)
+    assert plan.after(spent=plan.seconds * 2).seconds == 0.0  # over budget already: every step at its minimum
+    unboxed = plan_filter(heavy_filter(0.0), 20_000, teachers_seconds=100.0)
+    assert unboxed.after(spent=30.0) is unboxed and unboxed.step_seconds("ppo") is None
+
+
 def test_large_data_trains_fewer_epochs_and_costs_grow_linearly() -> None:
     epochs = {rows: scaled_epochs(TRIAGE, rows, fast=False).distill.epochs for rows in (200, 2_000, 20_000, 200_000)}
     assert epochs[200] > epochs[2_000] >= epochs[20_000] > epochs[200_000] == 1.0

@@ -8,7 +8,8 @@ little). Two limits hold it:
 - counts: its work and the rest of the run's are estimated in one unit, a training pass of one row through a
   student-sized model, and the filter's counts are cut by one factor until it fits its share;
 - time: the teachers stage, already run, gives this machine's seconds per unit, hence the rest of the run in seconds
-  and the filter's budget in seconds; SFT, reward model and PPO each stop at their slice of it (at a step boundary).
+  and the filter's budget in seconds. Label issues run first (their cost grows with the rows) and their measured time
+  comes off it; SFT, reward model and PPO each stop at their slice of what is left (at a step boundary).
 
 On large data the rest of the run grows and the configured counts are kept. `budget_share: 0` runs the counts as
 configured, with no time box (the same steps on every machine).
@@ -21,7 +22,7 @@ configured, with no time box (the same steps on every machine).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -46,9 +47,10 @@ MIN_PAIRS = 64
 MIN_SAMPLES = 64
 
 
-# The filter's time budget, shared among its trained steps (generation, selection and label issues are not boxed).
-# The rest (generation, selection, label issues, loading models) took about a third of the stage on the H200.
-STEP_SHARES = {"generator_sft": 0.12, "reward_model": 0.25, "ppo": 0.3}
+# The filter's time budget. Label issues run first and their measured time comes off it (they grow with the rows: 46 s
+# of a 92 s budget at 20,000 finance rows on the H200); what is left is shared among the trained steps, and the rest
+# (generation, selection, loading models) took about a quarter of the stage on the H200.
+STEP_SHARES = {"generator_sft": 0.13, "reward_model": 0.28, "ppo": 0.33}
 UNBOXED_SHARE = 1 - sum(STEP_SHARES.values())
 
 
@@ -60,6 +62,14 @@ class FilterPlan:
     rest_work: float  # the rest of the run, same unit
     seconds: float | None = None  # the time budget; None: no time box (no transformer teacher to calibrate on)
 
+    def after(self, spent: float) -> FilterPlan:
+        """The plan for what is left once `spent` seconds went to the steps run first (label issues).
+
+        >>> FilterPlan(None, 1.0, 0.0, 0.0, seconds=100.0).after(spent=40.0).seconds
+        60.0
+        """
+        return self if self.seconds is None else replace(self, seconds=round(max(0.0, self.seconds - spent), 1))
+
     def step_seconds(self, step: str) -> float | None:
         """The time box of one trained step."""
         return None if self.seconds is None else round(self.seconds * STEP_SHARES[step], 1)
@@ -69,7 +79,7 @@ class FilterPlan:
         before it (the reward model's pair building and scoring run outside its box) and the unboxed steps after.
 
         >>> FilterPlan(None, 1.0, 0.0, 0.0, seconds=100.0).ppo_seconds(spent=45.0)
-        22.0
+        29.0
         """
         if self.seconds is None:
             return None

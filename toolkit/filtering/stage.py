@@ -119,10 +119,20 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     committee = Committee(restore_teachers(ctx), ensemble_rule(ctx), cache)
     clock = StepClock()
     try:
+        if progress.done("label_issues"):
+            issues = pd.read_csv(layout.label_issues)
+        else:
+            issues = _label_issues(ctx, splits, ensemble)
+            with atomic_path(layout.label_issues) as temporary:
+                issues.to_csv(temporary, index=False)
+            progress.record("label_issues", {"seconds": round(clock.elapsed, 1)})
+        clock.lap("label_issues")
+        # label issues grow with the rows; what they took comes off the trained steps' time boxes
+        trained = plan.after(spent=progress.info("label_issues")["seconds"])
         if progress.done("generator_sft"):
             generator, tokenizer = _restore_generator(ctx, "generator_sft")
         else:
-            generator, tokenizer = _sft_generator(ctx, splits["train"], prompts, plan.step_seconds("generator_sft"))
+            generator, tokenizer = _sft_generator(ctx, splits["train"], prompts, trained.step_seconds("generator_sft"))
             progress.record("generator_sft")
         clock.lap("generator_sft")
         if progress.done("reward_model"):
@@ -136,7 +146,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
                 prompts,
                 preferences,
                 (generator, tokenizer),
-                plan.step_seconds("reward_model"),
+                trained.step_seconds("reward_model"),
             )
             progress.record("reward_model", reward_summary)
         clock.lap("reward_model")
@@ -144,7 +154,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             generator, tokenizer = _restore_generator(ctx, "generator")
             ppo_summary = progress.info("ppo")
         else:
-            box = plan.ppo_seconds(spent=clock.elapsed)
+            box = trained.ppo_seconds(spent=clock.elapsed - clock.laps["label_issues"])
             ppo_summary = {
                 **_ppo(ctx, generator, tokenizer, prompts, reward_model, committee, box),
                 "time_box_seconds": box,
@@ -162,16 +172,12 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         clock.lap("generation")
         kept, rejected = _select(ctx, candidates, splits, prompts, reward_model, committee)
         clock.lap("selection")
-        issues = _label_issues(ctx, splits, ensemble)
-        clock.lap("label_issues")
     finally:
         cache.close()
     with atomic_path(layout.kept) as temporary:
         kept.to_parquet(temporary, index=False)
     with atomic_path(layout.rejected) as temporary:
         rejected.to_parquet(temporary, index=False)
-    with atomic_path(layout.label_issues) as temporary:
-        issues.to_csv(temporary, index=False)
     reasons = rejected["reason"].str.split(r"[:(]", regex=True).str[0].str.strip()
     summary = {
         "reward_model": reward_summary,
@@ -193,7 +199,8 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             "share": ctx.config.filter.budget_share,
             "scale": plan.scale,
             "seconds": plan.seconds,
-            "step_seconds": {step: plan.step_seconds(step) for step in STEP_SHARES if step != "ppo"},
+            "label_issues_seconds": progress.info("label_issues")["seconds"],
+            "step_seconds": {step: trained.step_seconds(step) for step in STEP_SHARES if step != "ppo"},
             "ppo_seconds": ppo_summary.get("time_box_seconds"),
             "estimated_filter_work": round(plan.filter_work),
             "estimated_rest_of_run_work": round(plan.rest_work),
