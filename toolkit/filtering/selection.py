@@ -29,7 +29,8 @@ class SimilarityIndex:
 
     def __init__(self, corpus: Sequence[str]):
         self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1)
-        self.vectorizer.fit([normalise(t) for t in corpus])
+        # the corpus's own vectors, row for row: analysing 20,000 texts a second time cost seconds
+        self.corpus = self.vectorizer.fit_transform([normalise(t) for t in corpus])
 
     def vectors(self, texts: Sequence[str]) -> sparse.csr_matrix:
         if not len(texts):
@@ -74,8 +75,9 @@ def select(
     `reward_floor`: a candidate whose `reward_model` score is below it goes, whatever its batch (the top share of
     a batch of poor texts is still poor)."""
     index = SimilarityIndex([*reference.train, *reference.held_out, *candidates["input"].tolist()])
-    train_vectors = index.vectors(reference.train)
-    held_vectors = index.vectors(reference.held_out)
+    train_end, held_end = len(reference.train), len(reference.train) + len(reference.held_out)
+    train_vectors, held_vectors = index.corpus[:train_end], index.corpus[train_end:held_end]
+    candidate_vectors = index.corpus[held_end:]
     exact_train = {normalise(t) for t in reference.train}
     exact_held = {normalise(t) for t in reference.held_out}
     seen_exact: dict[str, str] = {}
@@ -85,9 +87,9 @@ def select(
     kept_total = 0
     for number, start in enumerate(range(0, len(candidates), spec.batch_size), start=1):
         batch = candidates.iloc[start : start + spec.batch_size].reset_index(drop=True)
-        reasons = _copy_reasons(batch, index, train_vectors, held_vectors, exact_train, exact_held, spec)
+        vectors = candidate_vectors[start : start + spec.batch_size]
+        reasons = _copy_reasons(batch, vectors, train_vectors, held_vectors, exact_train, exact_held, spec)
         # within the batch and against earlier batches: the first of two near-identical candidates survives
-        vectors = index.vectors(batch["input"].tolist())
         earlier_idx, earlier_cos = SimilarityIndex.nearest(
             vectors, sparse.vstack(seen_vectors) if seen_vectors else None
         )
@@ -151,7 +153,7 @@ def select(
 
 def _copy_reasons(
     batch: pd.DataFrame,
-    index: SimilarityIndex,
+    vectors: sparse.csr_matrix,
     train_vectors: sparse.csr_matrix,
     held_vectors: sparse.csr_matrix,
     exact_train: set[str],
@@ -159,7 +161,6 @@ def _copy_reasons(
     spec: SelectionSpec,
 ) -> list[str]:
     """Why each candidate must go before it is scored: empty, or a copy of a split's text ("" = no reason)."""
-    vectors = index.vectors(batch["input"].tolist())
     held_idx, held_cos = SimilarityIndex.nearest(vectors, held_vectors)
     train_idx, train_cos = SimilarityIndex.nearest(vectors, train_vectors)
     reasons = []
