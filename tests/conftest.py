@@ -90,6 +90,7 @@ def tiny_compress_overrides() -> dict:
     return {
         "compress.enabled": True,
         "compress.prune.step": 0.25,
+        "compress.prune.recovery_epochs": 1.0,  # off by default; on here so that its path stays tested
         "compress.latency.texts": 16,
         "compress.latency.warmup": 2,
         "compress.latency.repeats": 1,

@@ -347,6 +347,8 @@ def test_pruned_export_records_its_heads_and_reloads(compressed_run) -> None:
     recorded = json.loads((folder / "config.json").read_text()).get("pruned_attention_heads") or {}
     built = json.loads((compressed_run.run_dir / "export" / "metrics.json").read_text())["models"]["pruned_fp32"]
     assert sum(len(heads) for heads in recorded.values()) == built["built"]["removed"]
+    assert built["built"]["removed"] > 0 and built["built"]["recovered"] is not None  # the fixture turns recovery on
+    assert list(built["built"]["seconds"]) == ["importance", "search", "recovery"]  # the steps, for --profile
     logits = load_variant(folder, LABELS, max_length=64).logits(TEXTS)
     assert logits.shape == (len(TEXTS), len(LABELS)) and np.isfinite(logits).all()
 

@@ -387,7 +387,10 @@ class PruneSpec(StrictModel):
     step: float = Field(default=0.05, gt=0.0, le=0.5)  # share of all heads removed per try
     tolerance: float = Field(default=0.01, ge=0.0, le=1.0)  # allowed drop of the primary metric on validation
     importance_rows: int = Field(default=512, ge=8)  # training rows the head importance is estimated on
-    recovery_epochs: float = Field(default=1.0, ge=0.0)  # distillation on the training split after the cut; 0: none
+    # distillation on the training split after the cut; 0: none. Off by default: in 15 benchmark runs the recovered
+    # weights beat the cut model on validation twice (by at most 0.007 macro F1), and the epoch cost 30 s of a
+    # 20,000-row H200 run
+    recovery_epochs: float = Field(default=0.0, ge=0.0)
     recovery_learning_rate: float = Field(default=5e-5, gt=0.0, lt=1.0)  # every weight trains (no LoRA) here
 
 
