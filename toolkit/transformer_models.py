@@ -115,13 +115,13 @@ def predict_logits(
     model.eval()
     order = np.argsort([len(t) for t in texts], kind="stable") if bucket_by_length else np.arange(len(texts))
     batch_size = batch_size or (GPU_PREDICT_BATCH if model.device.type == "cuda" else CPU_PREDICT_BATCH)
-    on_gpu = model.device.type == "cuda" and bf16
+    autocast = model.device.type == "cuda" and bf16
     chunks: list[np.ndarray] = []
     for start in range(0, len(texts), batch_size):
         batch = [texts[i] for i in order[start : start + batch_size]]
         encoded = tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         encoded = {k: v.to(model.device) for k, v in encoded.items()}
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             chunks.append(model(**encoded).logits.float().cpu().numpy())
     logits = np.concatenate(chunks) if chunks else np.zeros((0, model.config.num_labels), dtype=np.float32)
     restored = np.empty_like(logits)

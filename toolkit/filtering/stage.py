@@ -127,8 +127,9 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
                 issues.to_csv(temporary, index=False)
             progress.record("label_issues", {"seconds": round(clock.elapsed, 1)})
         clock.lap("label_issues")
-        # label issues grow with the rows; what they took comes off the trained steps' time boxes
-        trained = plan.after(spent=progress.info("label_issues")["seconds"])
+        # label issues grow with the rows; what they took (in the run that found them) comes off the time boxes
+        issues_seconds = progress.info("label_issues")["seconds"]
+        trained = plan.after(spent=issues_seconds)
         if progress.done("generator_sft"):
             generator, tokenizer = _restore_generator(ctx, "generator_sft")
         else:
@@ -199,7 +200,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             "share": ctx.config.filter.budget_share,
             "scale": plan.scale,
             "seconds": plan.seconds,
-            "label_issues_seconds": progress.info("label_issues")["seconds"],
+            "label_issues_seconds": issues_seconds,
             "step_seconds": {step: trained.step_seconds(step) for step in STEP_SHARES if step != "ppo"},
             "ppo_seconds": ppo_summary.get("time_box_seconds"),
             "estimated_filter_work": round(plan.filter_work),
