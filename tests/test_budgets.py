@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_info
 from transformers import TrainerControl, TrainerState
 
 from toolkit.config import apply_overrides
+from toolkit.device_defaults import for_device
 from toolkit.distill.selection import scaled_epochs
 from toolkit.filtering.budget import STEP_SHARES, distill_work, filter_work, plan_filter, rest_of_run_work
 from toolkit.filtering.trl_backend import TimeBox, _TimeUp
@@ -98,6 +99,19 @@ def test_large_data_trains_fewer_epochs_and_costs_grow_linearly() -> None:
     uncapped = apply_overrides(TRIAGE, {"recipe_search.max_samples": None})
     assert scaled_epochs(uncapped, 20_000, fast=False).distill.epochs == TRIAGE.distill.epochs
     assert rest_of_run_work(TRIAGE, 200_000) / rest_of_run_work(TRIAGE, 20_000) <= 10.5  # linear beyond the cap
+
+
+def test_without_a_gpu_transformers_train_on_fewer_rows() -> None:
+    cpu, gpu = for_device(TRIAGE, gpu=False), for_device(TRIAGE, gpu=True)
+    assert gpu == TRIAGE
+    cap = TRIAGE.cpu.max_training_samples
+    assert cpu.recipe_search.max_samples == cap < TRIAGE.recipe_search.max_samples
+    assert [t.options["max_samples"] for t in cpu.teachers if t.kind == "hf"] == [cap]
+    epochs = scaled_epochs(cpu, 1_680, fast=False).distill.epochs  # 2,400 rows: 70% train
+    assert epochs >= 1.0 and 1_680 * epochs <= cap < 1_680 * scaled_epochs(gpu, 1_680, fast=False).distill.epochs
+    assert rest_of_run_work(cpu, 1_680) < rest_of_run_work(gpu, 1_680) / 2  # the filter's share shrinks with it
+    uncapped = apply_overrides(TRIAGE, {"cpu.max_training_samples": None})
+    assert for_device(uncapped, gpu=False) == uncapped
 
 
 def test_selection_trains_fewer_candidates_on_large_data() -> None:

@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "toolkit.timing",
             "toolkit.heap",
             "toolkit.fast",
+            "toolkit.device_defaults",
         ),
     ),
     ("data", ("toolkit.data",)),

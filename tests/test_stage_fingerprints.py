@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from toolkit.compress import stage as compress_stage
 from toolkit.config import PackConfig
@@ -72,6 +73,7 @@ NOT_READ_BY_STAGES = {
     "example_preferences": "the filter stage fingerprints the preference file itself",
     "example_unlabeled": "the filter stage fingerprints the pool file itself",
     "fast": "read only through --fast, which rewrites the sections above (tested below)",
+    "cpu": "read only through toolkit/device_defaults.py, which rewrites training caps without a GPU (tested below)",
     "hooks": "the hooks' code is fingerprinted by digest, per stage that calls it",
 }
 
@@ -149,6 +151,13 @@ def test_fast_reductions_reach_the_stages_they_shorten(tmp_path: Path) -> None:
     assert {s for s in STAGE_NAMES if base[s] != fewer_epochs[s]} == {"distill", "evaluate", "compress"}
     fewer_rows = _fingerprints(tmp_path / "rows", {"fast.max_train_rows": 100}, fast=True)
     assert {s for s in STAGE_NAMES if base[s] != fewer_rows[s]} == set(STAGE_NAMES)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's training caps apply only on a machine without a GPU")
+def test_cpu_training_caps_reach_the_stages_they_shorten(tmp_path: Path) -> None:
+    base = _fingerprints(tmp_path / "base", {})
+    lower = _fingerprints(tmp_path / "lower", {"cpu.max_training_samples": 1_000})
+    assert {s for s in STAGE_NAMES if base[s] != lower[s]} == RERUNS["teachers"]  # the MiniLM teacher trains less
 
 
 def test_the_triage_pack_feeds_filter_samples_to_distill() -> None:

@@ -432,6 +432,15 @@ class FastSpec(StrictModel):
     recipe_variants: int = Field(default=0, ge=0)  # variants tried under --fast (the fine-tune baseline always is)
 
 
+class CpuSpec(StrictModel):
+    """Defaults for a machine without a GPU, where a transformer row-pass costs 30-50x an H200 one: every
+    transformer training (the student candidates, transformer teachers) sees at most `max_training_samples` rows x
+    epochs (at least one epoch), so that a default run of 2,400 rows fits about 15 minutes on 2 cores
+    (toolkit/device_defaults.py). None: the same rows as on a GPU."""
+
+    max_training_samples: int | None = Field(default=4_000, ge=1)
+
+
 class LabelSetSpec(StrictModel):
     """Split conformal label sets, class-conditional: each class's coverage holds on its own, calibrated on the
     validation split. A served label below the critical level whose set holds that level is escalated or referred."""
@@ -552,6 +561,7 @@ class PackConfig(StrictModel):
     compress: CompressSpec = CompressSpec()
     deferral: DeferralSpec = DeferralSpec()
     fast: FastSpec = FastSpec()
+    cpu: CpuSpec = CpuSpec()
     model_card: ModelCardSpec = ModelCardSpec()
     hooks: HooksSpec = HooksSpec()  # hook name -> "file.py:function" inside the pack folder
 

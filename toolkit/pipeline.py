@@ -32,6 +32,7 @@ from typing import Any
 from toolkit.compress import stage as compress_stage
 from toolkit.config import apply_overrides
 from toolkit.data import stage as data_stage
+from toolkit.device_defaults import for_device
 from toolkit.distill import stage as distill_stage
 from toolkit.distributed import barrier, is_main_process
 from toolkit.errors import ConfigError
@@ -63,11 +64,11 @@ STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 
 def prepare_context(request: RunRequest, log: Log = stage_log, pack: Pack | None = None) -> RunContext:
-    """The run's context: the pack, its config with the request's overrides and `--fast` applied, the run folder
-    and its manifest (which records what was asked)."""
+    """The run's context: the pack, its config with the request's overrides, `--fast` and the machine's training
+    caps applied, the run folder and its manifest (which records what was asked)."""
     pack = pack or request_pack(request)
     config = apply_overrides(pack.config, request.overrides) if request.overrides else pack.config
-    config = effective_config(config, request.fast)
+    config = for_device(effective_config(config, request.fast))
     run_dir = request.run_dir(pack.name)
     manifest = Manifest.open(run_dir)
     if manifest.data.get("domain") not in (None, pack.name):
