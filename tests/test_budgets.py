@@ -13,6 +13,7 @@ from toolkit.config import apply_overrides
 from toolkit.device_defaults import for_device
 from toolkit.distill.selection import scaled_epochs
 from toolkit.filtering.budget import STEP_SHARES, distill_work, filter_work, plan_filter, rest_of_run_work
+from toolkit.filtering.label_issues import refit_folds
 from toolkit.filtering.trl_backend import TimeBox, _TimeUp
 from toolkit.packs import load_pack
 from toolkit.threads import apply_threads, usable_cores
@@ -112,6 +113,16 @@ def test_without_a_gpu_transformers_train_on_fewer_rows() -> None:
     assert rest_of_run_work(cpu, 1_680) < rest_of_run_work(gpu, 1_680) / 2  # the filter's share shrinks with it
     uncapped = apply_overrides(TRIAGE, {"cpu.max_training_samples": None})
     assert for_device(uncapped, gpu=False) == uncapped
+
+
+def test_label_issue_refits_train_on_bounded_rows_on_large_data() -> None:
+    folds = {rows: refit_folds(5, rows, 40_000) for rows in (1_680, 14_000, 70_000, 500_000)}
+    assert folds == {1_680: 5, 14_000: 3, 70_000: 2, 500_000: 2}  # two folds: every row still out of sample
+    assert all((f - 1) * rows <= max(40_000, rows) for rows, f in folds.items())
+    assert refit_folds(5, 70_000, None) == 5
+    issues_only = apply_overrides(TRIAGE, {"filter.generator.samples": 0, "filter.generator.ppo_episodes": 1})
+    per_row = {rows: filter_work(issues_only.filter, rows) / rows for rows in (1_680, 70_000)}
+    assert per_row[70_000] < per_row[1_680]
 
 
 def test_selection_trains_fewer_candidates_on_large_data() -> None:

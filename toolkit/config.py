@@ -360,6 +360,8 @@ class LabelIssueSpec(StrictModel):
 
     enabled: bool = True
     folds: int = Field(default=5, ge=2, le=20)  # out-of-fold probabilities for the teachers cheap to refit
+    # on large data fewer folds (at least 2), so that one teacher's refits together train on at most this many rows
+    max_refit_rows: int | None = Field(default=40_000, ge=1)
     drop: bool = False  # drop flagged training rows before distillation; only ever on the user's say-so
 
 

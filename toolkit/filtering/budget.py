@@ -29,6 +29,7 @@ import torch
 from toolkit.config import MAX_TRAINING_SAMPLES, FilterSpec, PackConfig
 from toolkit.distill.fit import capped_epochs
 from toolkit.distill.selection import selection_budget
+from toolkit.filtering.label_issues import refit_folds
 
 # Cost of one unit of each kind of work, in row-passes of a student-sized model (forward + backward of one row).
 # Rough, from the step times of CPU and GPU runs (BENCHMARKS.md); bench/scaling.py reports the share they give.
@@ -145,14 +146,15 @@ def rest_of_run_work(config: PackConfig, train_rows: int) -> float:
 
 
 def filter_work(spec: FilterSpec, train_rows: int, human_pairs: int = 0) -> float:
-    g, r = spec.generator, spec.reward
+    g, r, issues = spec.generator, spec.reward, spec.label_issues
     pairs = r.agreement_pairs + r.generated_pairs + human_pairs
+    folds = refit_folds(issues.folds, train_rows, issues.max_refit_rows)
     return (
         capped_epochs(g.sft_epochs, train_rows, MAX_TRAINING_SAMPLES) * train_rows * COSTS["sft_row_epoch"]
         + r.epochs * pairs * COSTS["reward_pair_epoch"]
         + g.ppo_episodes * COSTS["ppo_episode"]
         + g.samples * COSTS["candidate"]
-        + (spec.label_issues.folds * train_rows * COSTS["oof_row"] if spec.label_issues.enabled else 0.0)
+        + (folds * train_rows * COSTS["oof_row"] if issues.enabled else 0.0)
     )
 
 

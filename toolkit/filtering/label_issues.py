@@ -14,6 +14,18 @@ import numpy as np
 import pandas as pd
 
 
+def refit_folds(folds: int, train_rows: int, max_refit_rows: int | None) -> int:
+    """How many out-of-fold refits a cheap teacher gets: `folds`, fewer on large data (at least 2) so that the
+    refits together train on at most `max_refit_rows` rows; each row's probability stays out of sample.
+
+    >>> refit_folds(5, 1_680, 40_000), refit_folds(5, 14_000, 40_000), refit_folds(5, 70_000, 40_000)
+    (5, 3, 2)
+    """
+    if not max_refit_rows:
+        return folds
+    return max(2, min(folds, 1 + max_refit_rows // max(1, train_rows)))
+
+
 def class_thresholds(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Per class, the mean probability of that class over the rows labeled with it (1.0 for absent classes)."""
     return np.array(

@@ -32,7 +32,7 @@ from toolkit.distributed import process_share
 from toolkit.errors import ConfigError, DataError
 from toolkit.filtering.budget import STEP_SHARES, plan_filter
 from toolkit.filtering.generator import PPOReward, build_generator, generate, query_ids, sft_rows
-from toolkit.filtering.label_issues import find_label_issues
+from toolkit.filtering.label_issues import find_label_issues, refit_folds
 from toolkit.filtering.pairs import (
     agreement_pairs,
     generated_pairs,
@@ -549,7 +549,8 @@ def _label_issues(ctx: RunContext, splits: dict[str, Split], ensemble: dict[str,
 def _out_of_fold_train(ctx: RunContext, splits: dict[str, Split]) -> np.ndarray:
     train, validation = splits["train"], splits["validation"]
     y = np.asarray(train.labels)
-    folds = min(ctx.config.filter.label_issues.folds, int(np.bincount(y).min()))
+    spec = ctx.config.filter.label_issues
+    folds = min(refit_folds(spec.folds, len(y), spec.max_refit_rows), int(np.bincount(y).min()))
     stored = teacher_probs(ctx)
     per_teacher = []
     for spec, probs in zip(ctx.config.teachers, stored, strict=True):
