@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.config import MAX_TRAINING_SAMPLES, PackConfig
+from toolkit.config import MAX_TRAINING_SAMPLES, PackConfig, TeacherSpec
 
 
 def for_device(config: PackConfig, gpu: bool | None = None) -> PackConfig:
@@ -25,22 +25,17 @@ def for_device(config: PackConfig, gpu: bool | None = None) -> PackConfig:
     if cap is None or (torch.cuda.is_available() if gpu is None else gpu):
         return config
     search = config.recipe_search
-    teachers = [
-        t.model_copy(
-            update={
-                "options": {**t.options, "max_samples": _lower(t.options.get("max_samples", MAX_TRAINING_SAMPLES), cap)}
-            }
-        )
-        if t.kind == "hf"
-        else t
-        for t in config.teachers
-    ]
     return config.model_copy(
         update={
             "recipe_search": search.model_copy(update={"max_samples": _lower(search.max_samples, cap)}),
-            "teachers": teachers,
+            "teachers": [_capped_teacher(t, cap) if t.kind == "hf" else t for t in config.teachers],
         }
     )
+
+
+def _capped_teacher(teacher: TeacherSpec, cap: int) -> TeacherSpec:
+    configured = teacher.options.get("max_samples", MAX_TRAINING_SAMPLES)
+    return teacher.model_copy(update={"options": {**teacher.options, "max_samples": _lower(configured, cap)}})
 
 
 def _lower(configured: int | None, cap: int) -> int:
