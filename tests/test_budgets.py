@@ -12,7 +12,14 @@ from transformers import TrainerControl, TrainerState
 from toolkit.config import apply_overrides
 from toolkit.device_defaults import for_device
 from toolkit.distill.selection import scaled_epochs
-from toolkit.filtering.budget import STEP_SHARES, distill_work, filter_work, plan_filter, rest_of_run_work
+from toolkit.filtering.budget import (
+    STEP_SHARES,
+    UNBOXED_SHARE,
+    distill_work,
+    filter_work,
+    plan_filter,
+    rest_of_run_work,
+)
 from toolkit.filtering.label_issues import refit_folds
 from toolkit.filtering.trl_backend import TimeBox, _TimeUp
 from toolkit.packs import load_pack
@@ -68,28 +75,34 @@ def test_the_time_budget_follows_this_machines_speed() -> None:
     config = heavy_filter(0.25)
     slow, fast = plan_filter(config, 1_000, teachers_seconds=100.0), plan_filter(config, 1_000, teachers_seconds=10.0)
     assert slow.seconds == pytest.approx(10 * fast.seconds, rel=0.01)
-    assert sum(slow.step_seconds(step) for step in STEP_SHARES) <= slow.seconds
+    spent = 0.0
+    for step in STEP_SHARES:  # each step takes its whole box: together they leave the unboxed steps their part
+        spent += slow.box(step, spent)
+    assert spent == pytest.approx(slow.seconds * (1 - UNBOXED_SHARE), abs=0.3)
     no_transformer = apply_overrides(config, {"teachers": [{"name": "tfidf_lr", "kind": "sklearn"}]})
     assert plan_filter(no_transformer, 1_000, teachers_seconds=5.0).seconds is None  # nothing to calibrate on
 
 
-def test_ppo_gets_what_the_steps_before_it_left() -> None:
+def test_a_step_that_overran_shortens_the_steps_after_it() -> None:
     plan = plan_filter(heavy_filter(0.25), 1_000, teachers_seconds=100.0)
-    on_time = plan.ppo_seconds(spent=plan.step_seconds("generator_sft") + plan.step_seconds("reward_model"))
-    assert on_time == pytest.approx(plan.step_seconds("ppo"), abs=0.2)
-    late = plan.ppo_seconds(spent=plan.seconds * 0.6)  # the reward model's scoring overran its box
-    assert 0 <= late < on_time
-    assert plan.ppo_seconds(spent=plan.seconds * 2) == 0.0  # spent already: one PPO step, then stop
+    sft = plan.box("generator_sft")
+    on_time = plan.box("reward_model", spent=sft)
+    assert plan.box("reward_model", spent=3 * sft) < on_time  # SFT overran: the reward model gets less
+    on_time_ppo = plan.box("ppo", spent=sft + on_time)
+    assert on_time_ppo == pytest.approx(plan.seconds * STEP_SHARES["ppo"], abs=0.3)
+    late = plan.box("ppo", spent=plan.seconds * 0.6)  # the reward model's generated pairs overran its box
+    assert 0 <= late < on_time_ppo
+    assert plan.box("ppo", spent=plan.seconds * 2) == 0.0  # spent already: the minimum PPO updates, then stop
 
 
 def test_label_issues_time_comes_off_the_trained_steps_boxes() -> None:
     plan = plan_filter(heavy_filter(0.25), 20_000, teachers_seconds=100.0)
     quick, slow = plan.after(spent=plan.seconds * 0.1), plan.after(spent=plan.seconds * 0.5)
     for step in STEP_SHARES:
-        assert slow.step_seconds(step) < quick.step_seconds(step) < plan.step_seconds(step)
+        assert slow.box(step) < quick.box(step) < plan.box(step)
     assert plan.after(spent=plan.seconds * 2).seconds == 0.0  # over budget already: every step at its minimum
     unboxed = plan_filter(heavy_filter(0.0), 20_000, teachers_seconds=100.0)
-    assert unboxed.after(spent=30.0) is unboxed and unboxed.step_seconds("ppo") is None
+    assert unboxed.after(spent=30.0) is unboxed and unboxed.box("ppo") is None
 
 
 def test_large_data_trains_fewer_epochs_and_costs_grow_linearly() -> None:

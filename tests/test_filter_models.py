@@ -8,7 +8,17 @@ import pytest
 import torch
 
 from toolkit.config import GeneratorSpec
-from toolkit.filtering.generator import PPOReward, build_generator, decode, generate, query_ids, sft_rows, tidy
+from toolkit.filtering.generator import (
+    PPOReward,
+    build_generator,
+    decode,
+    generate,
+    generate_within,
+    generation_batch,
+    query_ids,
+    sft_rows,
+    tidy,
+)
 from toolkit.filtering.pairs import PreferencePair, split_pairs
 from toolkit.filtering.reward import RewardModel
 from toolkit.filtering.trl_backend import GRPOSettings, PPOSettings, TrainingSettings, grpo_tune, ppo_tune, sft_train
@@ -69,6 +79,15 @@ def test_sft_then_generate(tiny_generator, tmp_path):
     assert losses[-1] < losses[0]
     written = generate(model, tokenizer, ["A case labeled low: routine"] * 4, max_new_tokens=10, temperature=0.7)
     assert len(written) == 4 and all(isinstance(t, str) for t in written)
+
+
+def test_generation_stops_after_the_batch_that_passes_its_time_box(tiny_generator):
+    model, tokenizer = tiny_generator
+    prompts = ["A case labeled low: routine", "A case labeled high: escalate"] * 40  # 80 prompts: 3 CPU batches
+    batch = generation_batch(model)
+    boxed = generate_within(model, tokenizer, prompts, 4, 1.0, seconds=0.0, at_least=batch + 1)
+    assert len(boxed) == 2 * batch  # past the box after the first batch, short of at_least: one batch more
+    assert len(generate_within(model, tokenizer, prompts, 4, 1.0, seconds=None, at_least=1)) == len(prompts)
 
 
 def test_reward_wrapper_hands_label_and_text_to_the_reward(tiny_generator):

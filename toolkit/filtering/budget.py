@@ -9,7 +9,8 @@ little). Two limits hold it:
   student-sized model, and the filter's counts are cut by one factor until it fits its share;
 - time: the teachers stage, already run, gives this machine's seconds per unit, hence the rest of the run in seconds
   and the filter's budget in seconds. Label issues run first (their cost grows with the rows) and their measured time
-  comes off it; SFT, reward model and PPO each stop at their slice of what is left (at a step boundary).
+  comes off it; SFT, reward model (its generated pairs included) and PPO each stop at their slice of what is left
+  (at a step boundary), so that a step that overran shortens the ones after it.
 
 On large data the rest of the run grows and the configured counts are kept. `budget_share: 0` runs the counts as
 configured, with no time box (the same steps on every machine).
@@ -49,9 +50,10 @@ MIN_SAMPLES = 64
 
 
 # The filter's time budget. Label issues run first and their measured time comes off it (they grow with the rows: 46 s
-# of a 92 s budget at 20,000 finance rows on the H200); what is left is shared among the trained steps, and the rest
-# (generation, selection, loading models) took about a quarter of the stage on the H200.
-STEP_SHARES = {"generator_sft": 0.13, "reward_model": 0.28, "ppo": 0.33}
+# of a 92 s budget at 20,000 finance rows on the H200); what is left is shared among the boxed steps, in this order, and
+# the rest (selection: the committee and reward model scoring the candidates, near-duplicate search, loading models).
+# Generation took 17-22% of what was left on the H200, 15% on 2 CPU cores; selection 14-20%, 7%.
+STEP_SHARES = {"generator_sft": 0.12, "reward_model": 0.23, "ppo": 0.27, "generation": 0.18}
 UNBOXED_SHARE = 1 - sum(STEP_SHARES.values())
 
 
@@ -71,20 +73,21 @@ class FilterPlan:
         """
         return self if self.seconds is None else replace(self, seconds=round(max(0.0, self.seconds - spent), 1))
 
-    def step_seconds(self, step: str) -> float | None:
-        """The time box of one trained step."""
-        return None if self.seconds is None else round(self.seconds * STEP_SHARES[step], 1)
+    def box(self, step: str, spent: float = 0.0) -> float | None:
+        """The time box of step `step` once the boxed steps before it took `spent` seconds: what is left of their part
+        of the budget, shared between `step` and the steps after it, so that a step that overran its box shortens
+        the next ones.
 
-    def ppo_seconds(self, spent: float) -> float | None:
-        """PPO's time box, the last trained step: what the budget leaves after the `spent` seconds of the steps
-        before it (the reward model's pair building and scoring run outside its box) and the unboxed steps after.
-
-        >>> FilterPlan(None, 1.0, 0.0, 0.0, seconds=100.0).ppo_seconds(spent=45.0)
-        29.0
+        >>> plan = FilterPlan(None, 1.0, 0.0, 0.0, seconds=100.0)
+        >>> plan.box("generator_sft"), plan.box("ppo", spent=45.0)
+        (12.0, 21.0)
         """
         if self.seconds is None:
             return None
-        return round(max(0.0, self.seconds * (1 - UNBOXED_SHARE) - spent), 1)
+        order = list(STEP_SHARES)
+        later = sum(STEP_SHARES[s] for s in order[order.index(step) :])
+        left = max(0.0, self.seconds * (1 - UNBOXED_SHARE) - spent)
+        return round(left * STEP_SHARES[step] / later, 1)
 
     def describe(self) -> str:
         timed = f"; time budget {self.seconds:,.0f} s" if self.seconds is not None else ""

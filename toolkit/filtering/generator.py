@@ -8,6 +8,7 @@ It reads `<label prompt> ||` and writes the case, ending with the tokenizer's en
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 
@@ -97,6 +98,12 @@ def decode(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
 
 
 @torch.inference_mode()
+def generation_batch(model: PreTrainedModel) -> int:
+    """Prompts decoded together: token-by-token decoding costs about the same per step for 32 or 256 prompts on a
+    GPU."""
+    return 256 if model.device.type == "cuda" else 32
+
+
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -106,9 +113,9 @@ def generate(
     batch_size: int | None = None,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> list[str]:
-    """One sampled text per prompt (prompts of a batch share a length bucket, padded on the left). Token-by-token
-    decoding costs about the same per step for 32 or 256 prompts on a GPU, so the default batch is 256 there."""
-    batch_size = batch_size or (256 if model.device.type == "cuda" else 32)
+    """One sampled text per prompt (prompts of a batch share a length bucket, padded on the left), `batch_size` (by
+    default `generation_batch`) at a time."""
+    batch_size = batch_size or generation_batch(model)
     model.eval()
     texts: list[str] = [""] * len(prompts)
     queries = [query_ids(tokenizer, p) for p in prompts]
@@ -128,6 +135,31 @@ def generate(
         for row, i in zip(out[:, width:].tolist(), chunk, strict=True):
             texts[i] = decode(tokenizer, _until_eos(row, tokenizer.eos_token_id))
         on_batch(len(chunk))
+    return texts
+
+
+def generate_within(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    max_new_tokens: int,
+    temperature: float,
+    seconds: float | None,
+    at_least: int,
+) -> list[str]:
+    """`generate` on `prompts` in their order, one batch at a time, stopping after the batch that passes `seconds`
+    (once `at_least` texts are written): the texts of the prompts reached, so prompts cycled over the labels stay
+    balanced. `seconds` None writes them all.
+
+    >>> len(generate_within(model, tokenizer, ["p"] * 1024, 96, 1.0, seconds=0.0, at_least=64))  # doctest: +SKIP
+    256
+    """
+    batch = generation_batch(model)
+    started, texts = time.perf_counter(), []
+    for first in range(0, len(prompts), batch):
+        if seconds is not None and len(texts) >= at_least and time.perf_counter() - started > seconds:
+            break
+        texts += generate(model, tokenizer, prompts[first : first + batch], max_new_tokens, temperature, batch)
     return texts
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import replace
 from itertools import cycle, islice
 from pathlib import Path
@@ -30,8 +31,8 @@ from toolkit.data.validation import validate_frame
 from toolkit.distill.fit import capped_epochs
 from toolkit.distributed import process_share
 from toolkit.errors import ConfigError, DataError
-from toolkit.filtering.budget import STEP_SHARES, plan_filter
-from toolkit.filtering.generator import PPOReward, build_generator, generate, query_ids, sft_rows
+from toolkit.filtering.budget import MIN_SAMPLES, plan_filter
+from toolkit.filtering.generator import PPOReward, build_generator, generate, generate_within, query_ids, sft_rows
 from toolkit.filtering.label_issues import find_label_issues, refit_folds
 from toolkit.filtering.pairs import (
     agreement_pairs,
@@ -133,7 +134,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         if progress.done("generator_sft"):
             generator, tokenizer = _restore_generator(ctx, "generator_sft")
         else:
-            generator, tokenizer = _sft_generator(ctx, splits["train"], prompts, trained.step_seconds("generator_sft"))
+            generator, tokenizer = _sft_generator(ctx, splits["train"], prompts, trained.box("generator_sft"))
             progress.record("generator_sft")
         clock.lap("generator_sft")
         if progress.done("reward_model"):
@@ -147,7 +148,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
                 prompts,
                 preferences,
                 (generator, tokenizer),
-                trained.step_seconds("reward_model"),
+                trained.box("reward_model", clock.laps["generator_sft"]),
             )
             progress.record("reward_model", reward_summary)
         clock.lap("reward_model")
@@ -155,18 +156,19 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             generator, tokenizer = _restore_generator(ctx, "generator")
             ppo_summary = progress.info("ppo")
         else:
-            box = trained.ppo_seconds(spent=clock.elapsed - clock.laps["label_issues"])
+            box = trained.box("ppo", clock.laps["generator_sft"] + clock.laps["reward_model"])
             ppo_summary = {
                 **_ppo(ctx, generator, tokenizer, prompts, reward_model, committee, box),
                 "time_box_seconds": box,
             }
             progress.record("ppo", ppo_summary)
         clock.lap("ppo")
+        generation_box = trained.box("generation", sum(clock.laps[s] for s in ("generator_sft", "reward_model", "ppo")))
         if progress.done("candidates"):
             candidates = pd.read_parquet(layout.filter_candidates)
             ctx.log(f"candidates: {len(candidates)} written earlier in this run, restored")
         else:
-            candidates = _candidates(ctx, generator, tokenizer, pool)
+            candidates = _candidates(ctx, generator, tokenizer, pool, generation_box)
             with atomic_path(layout.filter_candidates) as temporary:
                 candidates.to_parquet(temporary, index=False)
             progress.record("candidates")
@@ -201,8 +203,12 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             "scale": plan.scale,
             "seconds": plan.seconds,
             "label_issues_seconds": issues_seconds,
-            "step_seconds": {step: trained.step_seconds(step) for step in STEP_SHARES if step != "ppo"},
-            "ppo_seconds": ppo_summary.get("time_box_seconds"),
+            "box_seconds": {
+                "generator_sft": trained.box("generator_sft"),
+                "reward_model": reward_summary.get("time_box_seconds"),
+                "ppo": ppo_summary.get("time_box_seconds"),
+                "generation": generation_box,
+            },
             "estimated_filter_work": round(plan.filter_work),
             "estimated_rest_of_run_work": round(plan.rest_work),
         },
@@ -237,6 +243,9 @@ def _reward_model(
     generator,
     seconds: float | None = None,
 ) -> tuple[RewardModel, dict]:
+    """Build the preference pairs and train the reward model on them; `seconds` boxes the whole step (the generated
+    pairs' decoding included, which on a GPU took as long as the training)."""
+    started = time.perf_counter()
     spec = ctx.config.filter.reward
     labels = np.asarray(train.labels)
     pairs = read_preferences(preferences, ctx.config) if spec.human_pairs and preferences else []
@@ -260,7 +269,8 @@ def _reward_model(
     counts = _counts(pd.Series([p.source for p in pairs]))
     model = RewardModel.build(spec.model or ctx.config.student.model, spec.max_length)
     before = model.pairwise_accuracy(held_out, prompts)
-    settings = TrainingSettings(spec.epochs, spec.learning_rate, spec.batch_size, spec.max_length, ctx.seed, seconds)
+    left = None if seconds is None else max(0.0, seconds - (time.perf_counter() - started))
+    settings = TrainingSettings(spec.epochs, spec.learning_rate, spec.batch_size, spec.max_length, ctx.seed, left)
     ctx.log(f"reward model: training on {len(fit_pairs)} pairs (in all: {counts})")
     model.fit(fit_pairs, prompts, settings, ctx.layout.reward_training)
     model.standardise_on([prompts[ctx.labels[k]] for k in labels], train.texts)
@@ -280,6 +290,7 @@ def _reward_model(
         "pairwise_accuracy": overall,
         "pairwise_accuracy_before_training": before,
         "pairwise_accuracy_by_source": accuracy,
+        "time_box_seconds": seconds,
     }
 
 
@@ -430,15 +441,23 @@ def _plot_rewards(steps: list[dict], path: Path) -> None:
 # -------------------------------------------------------------------------------------------------- candidates
 
 
-def _candidates(ctx: RunContext, generator, tokenizer, pool: Path | None) -> pd.DataFrame:
+def _candidates(ctx: RunContext, generator, tokenizer, pool: Path | None, seconds: float | None = None) -> pd.DataFrame:
+    """The generated candidates (as many of `filter.generator.samples` as `seconds` allows, balanced over the labels)
+    and the unlabeled pool's rows."""
     spec = ctx.config.filter.generator
     fields = [f.name for f in ctx.config.columns.fields]
     parts = []
     if spec.samples:
         labels = list(islice(cycle(ctx.labels), spec.samples))
         prompts = [label_prompt(ctx.config, label) for label in labels]
-        ctx.log(f"generator: writing {len(prompts)} candidate texts")
-        texts = generate(generator, tokenizer, prompts, spec.response_length, spec.temperature)
+        boxed = f" ({seconds:g} s at most)" if seconds is not None else ""
+        ctx.log(f"generator: writing {len(prompts)} candidate texts{boxed}")
+        texts = generate_within(
+            generator, tokenizer, prompts, spec.response_length, spec.temperature, seconds, MIN_SAMPLES
+        )
+        if len(texts) < len(prompts):
+            ctx.log(f"generator: wrote {len(texts)} of {len(prompts)} candidates in the filter's time budget")
+        labels = labels[: len(texts)]
         frame = pd.DataFrame(
             {
                 "candidate_id": [f"gen-{i:05d}" for i in range(len(texts))],
