@@ -170,7 +170,9 @@ def resumable_job(model_dir: Path, work: Path, slow: bool) -> None:
     model = build_student(StudentSpec(model=str(model_dir), lora=LoraSpec()), LABELS)
     texts = [f"case {i} {'wire' if i % 3 else 'salary'}" for i in range(96)]
     data = Split(texts, [i % 3 for i in range(96)], teacher_probs=np.full((96, 3), 1 / 3))
-    settings = FitSettings(epochs=4, learning_rate=1e-3, batch_size=16, max_length=16, seed=0, alpha=0.5)
+    settings = FitSettings(
+        epochs=4, learning_rate=1e-3, batch_size=16, max_length=16, seed=0, alpha=0.5, checkpoint_seconds=0.0
+    )
 
     class Slow(TrainerCallback):
         def on_step_end(self, *args, **kwargs):

@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "toolkit.distill.trainer",
             "toolkit.distill.losses",
             "toolkit.distill.batches",
+            "toolkit.distill.best_epoch",
             "toolkit.distill.schedules",
             "toolkit.distill.student",
         ),

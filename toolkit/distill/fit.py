@@ -1,7 +1,8 @@
 """Train a sequence classifier on gold labels and, optionally, teacher soft targets (one code path for both).
 
-Checkpoints are written every epoch; the best epoch on the validation metric is kept, training stops early when
-it stops improving, and a killed run resumes from its last checkpoint.
+The best epoch on the validation metric is kept (in memory: toolkit/distill/best_epoch.py), training stops early
+when it stops improving, a checkpoint is written at an epoch's end once a minute has passed since the last, and a
+killed run resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, recall_score
-from transformers import EarlyStoppingCallback, EvalPrediction, PreTrainedTokenizerBase, TrainerCallback, set_seed
+from transformers import EvalPrediction, PreTrainedTokenizerBase, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from toolkit.config import ScheduleSpec
 from toolkit.data.scores import macro_f1
 from toolkit.data.splits import Split
 from toolkit.distill.batches import EncodedExamples, PaddingCollator
+from toolkit.distill.best_epoch import BestEpochKeeper
 from toolkit.distill.schedules import Schedule
 from toolkit.distill.trainer import DistillationArguments, DistillationTrainer, IntermediateTransfer
 from toolkit.safe_io import atomic_write_text
@@ -72,6 +74,7 @@ class FitSettings:
     primary_metric: str = "macro_f1"  # "macro_f1" | "critical_recall" | "accuracy"
     critical_index: int | None = None
     length_bucketing: bool | None = None  # group batches by length (LengthGroupedSampler); None: on a GPU only
+    checkpoint_seconds: float = 60.0  # a checkpoint at the first epoch end this long after the last (0: every epoch)
 
 
 def _bucketing(settings: FitSettings) -> bool:
@@ -128,11 +131,8 @@ def fit_classifier(
         alpha=settings.alpha,
         focal_gamma=settings.focal_gamma,
         eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=settings.primary_metric,
-        greater_is_better=True,
+        save_strategy="epoch",  # BestEpochKeeper lets an epoch's save through by the clock
+        save_total_limit=1,  # the best epoch's weights are inside the last checkpoint
         logging_steps=max(1, steps_per_epoch // 4),
         label_names=["labels"],
         remove_unused_columns=False,
@@ -145,9 +145,11 @@ def fit_classifier(
         train_sampling_strategy="group_by_length" if _bucketing(settings) else "random",
     )
     n_classes = int(model.config.num_labels)
-    callbacks = [*callbacks]
-    if settings.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
+    resume_from = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+    keeper = BestEpochKeeper(
+        settings.primary_metric, settings.checkpoint_seconds, settings.early_stopping_patience, resume_from
+    )
+    callbacks = [*callbacks, keeper]
     trainer = DistillationTrainer(
         model=model,
         args=args,
@@ -163,7 +165,6 @@ def fit_classifier(
         class_weights=balanced_class_weights(train.labels, n_classes) if settings.class_weights == "balanced" else None,
         intermediate=intermediate,
     )
-    resume_from = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
     trainer.train(resume_from_checkpoint=resume_from)
     if trainer.is_world_process_zero():
         atomic_write_text(work_dir / "schedule.json", json.dumps(trainer.schedule_trace()))
