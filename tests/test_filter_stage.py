@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from toolkit.config import PackConfig
+from toolkit.filtering.budget import plan_filter
 from toolkit.pipeline import RunRequest, run
 
 from .conftest import REPO_ROOT, tiny_filter_overrides, tiny_overrides
@@ -51,6 +53,21 @@ def test_filter_writes_its_files_and_accounts_for_every_candidate(filtered_run) 
     assert reward["pairs"]["held_out"] == held_out.total()
     assert reward["pairwise_accuracy"] == pytest.approx(weighted)
     assert summary["ppo"]["steps"] == 2
+
+
+def test_the_budget_is_timed_on_the_transformer_teachers_own_work(filtered_run) -> None:
+    out, _, _ = filtered_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    teachers = manifest["stages"]["teachers"]
+    fitted = json.loads((out / "teachers" / "tiny_bert" / "fitted.json").read_text())["seconds"]
+    transformer = fitted + teachers["teachers"]["tiny_bert"]["labeling"]["seconds"]
+    train_rows = len(pd.read_parquet(out / "data" / "train.parquet"))
+    expected = plan_filter(PackConfig.model_validate(manifest["config"]), train_rows, transformer).seconds
+    budget = json.loads((out / "filter" / "summary.json").read_text())["budget"]
+    assert (
+        expected is not None and budget["seconds"] == expected
+    )  # not the whole stage's time, which adds TF-IDF and the ensembles
+    assert set(budget["box_seconds"]) == {"generator_sft", "reward_model", "ppo", "generation"}
 
 
 def test_the_logs_show_reward_per_ppo_step(filtered_run) -> None:

@@ -31,8 +31,8 @@ from toolkit.data.validation import validate_frame
 from toolkit.distill.fit import capped_epochs
 from toolkit.distributed import process_share
 from toolkit.errors import ConfigError, DataError
-from toolkit.filtering.budget import MIN_SAMPLES, plan_filter
-from toolkit.filtering.generator import PPOReward, build_generator, generate, generate_within, query_ids, sft_rows
+from toolkit.filtering.budget import MIN_PAIRS, MIN_SAMPLES, plan_filter
+from toolkit.filtering.generator import PPOReward, build_generator, generate_within, query_ids, sft_rows
 from toolkit.filtering.label_issues import find_label_issues, refit_folds
 from toolkit.filtering.pairs import (
     agreement_pairs,
@@ -108,8 +108,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     layout.filter.mkdir(parents=True, exist_ok=True)
     progress = Progress(layout.filter_progress, stage_fingerprint)
     splits = {name: load_split(ctx, name) for name in SPLITS}
-    teachers_seconds = ctx.manifest.data["stages"].get("teachers", {}).get("seconds")
-    plan = plan_filter(ctx.config, len(splits["train"].texts), teachers_seconds)
+    plan = plan_filter(ctx.config, len(splits["train"].texts), transformer_teacher_seconds(ctx))
     ctx = replace(ctx, config=ctx.config.model_copy(update={"filter": plan.spec}))
     ctx.log(f"filter: {plan.describe()}")
     ensemble = load_probs(ctx.layout.ensemble_probs)
@@ -227,6 +226,24 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
     }
 
 
+def transformer_teacher_seconds(ctx: RunContext) -> float | None:
+    """What the transformer teachers' fine-tuning and labelling took in this run: the work `teachers_work` counts,
+    hence this machine's clock for the budget. The whole teachers stage also fits the scikit-learn teachers and the
+    ensembles, fixed costs that on the H200 made it 2.5x the transformer's time and the budget as much too large.
+    The stage's time stands in where a fit's time was not recorded."""
+    stage = ctx.manifest.data["stages"].get("teachers", {})
+    total = 0.0
+    for spec in ctx.config.teachers:
+        if spec.kind != "hf":
+            continue
+        marker = ctx.layout.teacher_fitted(spec.name)
+        fitted = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {}
+        if "seconds" not in fitted:
+            return stage.get("seconds")
+        total += fitted["seconds"] + stage.get("teachers", {}).get(spec.name, {}).get("labeling", {}).get("seconds", 0)
+    return total or stage.get("seconds")
+
+
 def _counts(values: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in values.value_counts().items()}
 
@@ -254,7 +271,17 @@ def _reward_model(
         wanted = list(islice(cycle(ctx.labels), spec.generated_pairs))
         model, tokenizer = generator
         g = ctx.config.filter.generator
-        written = generate(model, tokenizer, [prompts[label] for label in wanted], g.response_length, g.temperature)
+        # decoding these took as long as the reward model's training on a GPU: they get half the step's box
+        written = generate_within(
+            model,
+            tokenizer,
+            [prompts[label] for label in wanted],
+            g.response_length,
+            g.temperature,
+            None if seconds is None else seconds / 2,
+            MIN_PAIRS // 2,
+        )
+        wanted = wanted[: len(written)]
         real_labels = [ctx.labels[k] for k in labels]
         pairs += generated_pairs(train.texts, real_labels, written, wanted, ctx.seed)
     if not pairs:
