@@ -370,10 +370,9 @@ class FilterSpec(StrictModel):
 
     enabled: bool = True
     # the steps below are cut (filtering/budget.py) so that the stage takes about this share of the run; 0: as given.
-    # 0.15 so that it stays under a quarter: each step's minimum and the untimed selection overrun it, and on a GPU
-    # the transformer teacher's fixed costs make the estimated rest of a small run too long (0.2 gave 28% on the
-    # H200 at 2,400 triage rows, 20% at 20,000, 16% on 2 CPU cores).
-    budget_share: float = Field(default=0.15, ge=0.0, lt=1.0)
+    # A fifth: each step's minimum (one PPO batch, one generation batch) and the untimed selection can overrun it,
+    # and the stage stays under a quarter then.
+    budget_share: float = Field(default=0.2, ge=0.0, lt=1.0)
     use_for_distill: bool = True  # add the kept samples to the student's training set
     preferences: str | None = None  # JSONL of {prompt, chosen, rejected[, label]} pairs
     unlabeled: str | None = None  # a pool of unlabeled rows (same columns as the labeled file, no label)
