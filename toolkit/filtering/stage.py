@@ -130,6 +130,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
         # label issues grow with the rows; what they took (in the run that found them) comes off the time boxes
         issues_seconds = progress.info("label_issues")["seconds"]
         trained = plan.after(spent=issues_seconds)
+        boxed_spent = lambda: clock.elapsed - clock.laps["label_issues"]  # noqa: E731  (the boxed steps so far)
         if progress.done("generator_sft"):
             generator, tokenizer = _restore_generator(ctx, "generator_sft")
         else:
@@ -147,7 +148,7 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
                 prompts,
                 preferences,
                 (generator, tokenizer),
-                trained.box("reward_model", clock.laps["generator_sft"]),
+                trained.box("reward_model", boxed_spent()),
             )
             progress.record("reward_model", reward_summary)
         clock.lap("reward_model")
@@ -155,14 +156,14 @@ def run_filter(ctx: RunContext, stage_fingerprint: str) -> dict:
             generator, tokenizer = _restore_generator(ctx, "generator")
             ppo_summary = progress.info("ppo")
         else:
-            box = trained.box("ppo", clock.laps["generator_sft"] + clock.laps["reward_model"])
+            box = trained.box("ppo", boxed_spent())
             ppo_summary = {
                 **_ppo(ctx, generator, tokenizer, prompts, reward_model, committee, box),
                 "time_box_seconds": box,
             }
             progress.record("ppo", ppo_summary)
         clock.lap("ppo")
-        generation_box = trained.box("generation", sum(clock.laps[s] for s in ("generator_sft", "reward_model", "ppo")))
+        generation_box = trained.box("generation", boxed_spent())
         if progress.done("candidates"):
             candidates = pd.read_parquet(layout.filter_candidates)
             ctx.log(f"candidates: {len(candidates)} written earlier in this run, restored")
